@@ -1,0 +1,275 @@
+# tests/helpers.bash - what every suite shares.
+#
+# Each test starts its own server on a free port (start_server), talks to it
+# through clients that are plain bash /dev/tcp descriptors, and checks what
+# arrives with expectations that wait up to $TIMEOUT seconds for a line.
+# Nothing waits a fixed time: a test waits for the output it expects, and
+# fails if that does not come in time.
+#
+# teardown stops the server with SIGTERM and fails the test if the server
+# crashed, did not exit with status 0, or a sanitizer or valgrind reported
+# an error.
+#
+# STEP_DIR is the step under test and STEP_NUM its number; tests/run sets
+# both. One suite can be run by hand, for example:
+#   STEP_DIR=step3-broadcast bats tests/step2.bats
+
+: "${STEP_DIR:?set STEP_DIR to the step directory under test}"
+STEP_NUM=${STEP_NUM:-$(basename "$STEP_DIR" | sed -n 's/^step\([0-9]*\)-.*/\1/p')}
+: "${STEP_NUM:?set STEP_NUM to the number of the step under test}"
+
+SERVER_CMD=("$STEP_DIR/server")
+if [[ -n ${VALGRIND:-} ]]; then
+    SERVER_CMD=(valgrind -q --error-exitcode=99 --leak-check=full
+        --show-leak-kinds=all --errors-for-leak-kinds=all "${SERVER_CMD[@]}")
+    TIMEOUT=${TIMEOUT:-30}
+fi
+TIMEOUT=${TIMEOUT:-5} # seconds to wait for something that should happen
+
+bats_require_minimum_version 1.5.0
+
+declare -gA FD=()   # client name -> descriptor
+declare -gA ADDR=() # client name -> its address as the server writes it
+SERVER_PID=""
+
+# ------------------------------------------------------------ Reporting
+
+fail() {
+    printf '%s\n' "$@" >&2
+    return 1
+}
+
+# Skips the test from step N on: a later step changed what it checks.
+skip_from_step() {
+    if ((STEP_NUM >= $1)); then
+        skip "$2"
+    fi
+}
+
+# ------------------------------------------------------------ The server
+
+# start_server [ARGS...]: starts the step's server on a free port with
+# ARGS, and waits for its "listening on" line. Sets PORT and SERVER_PID;
+# the server's stdout goes on into $SERVER_LOG. With SERVER_FD_LIMIT set,
+# the server may open at most that many descriptors.
+start_server() {
+    local fifo=$BATS_TEST_TMPDIR/server.out first out
+    SERVER_LOG=$BATS_TEST_TMPDIR/server.log
+    SERVER_ERR=$BATS_TEST_TMPDIR/server.err
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    (
+        if [[ -n ${SERVER_FD_LIMIT:-} ]]; then
+            ulimit -n "$SERVER_FD_LIMIT" || exit 1
+        fi
+        exec "${SERVER_CMD[@]}" -port 0 "$@"
+    ) >"$fifo" 2>"$SERVER_ERR" 3>&- &
+    SERVER_PID=$!
+    exec {out}<"$fifo"
+    if ! IFS= read -r -t "$TIMEOUT" -u "$out" first; then
+        exec {out}<&-
+        fail "the server did not start:" "$(cat "$SERVER_ERR")"
+        return 1
+    fi
+    if ! [[ $first =~ ^listening\ on\ (.+):([0-9]+)$ ]]; then
+        exec {out}<&-
+        fail "the server's first line is not 'listening on ADDR': $first"
+        return 1
+    fi
+    PORT=${BASH_REMATCH[2]}
+    printf '%s\n' "$first" >"$SERVER_LOG"
+    # Keep reading the server's stdout: a full pipe would block it.
+    cat <&"$out" >>"$SERVER_LOG" 3>&- &
+    LOG_PID=$!
+    exec {out}<&-
+}
+
+# wait_or_kill PID: waits for a child to exit, for $TIMEOUT seconds at
+# most, then kills it. Returns the child's exit status. The watchdog is
+# stopped with SIGKILL: until it has become the new bash it is a copy of
+# this shell, which would answer any other signal with Bats's own traps.
+wait_or_kill() {
+    local pid=$1 watchdog status=0
+    bash -c 'sleep "$1"; kill -KILL "$2"' watchdog "$TIMEOUT" "$pid" \
+        >/dev/null 2>&1 3>&- &
+    watchdog=$!
+    wait "$pid" || status=$?
+    kill -KILL "$watchdog" 2>/dev/null || true
+    wait "$watchdog" 2>/dev/null || true
+    return "$status"
+}
+
+# stop_server [SIGNAL]: stops the server (SIGTERM unless told otherwise)
+# and fails unless it exits with status 0 and nothing was reported.
+stop_server() {
+    local status=0
+    [[ -n $SERVER_PID ]] || return 0
+    kill -"${1:-TERM}" "$SERVER_PID" 2>/dev/null || true
+    wait_or_kill "$SERVER_PID" || status=$?
+    SERVER_PID=""
+    wait "$LOG_PID" || true
+    if grep -qE 'Sanitizer|runtime error|^==[0-9]+==' "$SERVER_ERR"; then
+        fail "the server reported errors:" "$(cat "$SERVER_ERR")"
+        return 1
+    fi
+    if ((status != 0)); then
+        fail "the server exited with status $status:" "$(cat "$SERVER_ERR")"
+        return 1
+    fi
+}
+
+# wait_for_log REGEX [COUNT]: waits until COUNT lines (1 unless told) of
+# the server's log match REGEX.
+wait_for_log() {
+    local pattern=$1 count=${2:-1} deadline=$((SECONDS + TIMEOUT))
+    until (($(grep -cE -- "$pattern" "$SERVER_LOG") >= count)); do
+        if ((SECONDS > deadline)); then
+            fail "the log never had $count line(s) matching '$pattern':" \
+                "$(cat "$SERVER_LOG")"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# The processor time a process has used so far, in clock ticks (Linux).
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# -------------------------------------------------------------- Clients
+
+# connect NAME [HOST]: opens a TCP connection to the server; FD[NAME] is
+# its descriptor.
+connect() {
+    local fd
+    exec {fd}<>"/dev/tcp/${2:-127.0.0.1}/$PORT" || {
+        fail "$1: cannot connect to ${2:-127.0.0.1} port $PORT"
+        return 1
+    }
+    FD[$1]=$fd
+}
+
+# join NAME [HOST]: connects and reads the newcomer's first line, the news
+# of its own arrival, "[ADDR]ADDR is online". ADDR[NAME] is then its address.
+join() {
+    local line
+    connect "$@" || return 1
+    read_line "$1" line || {
+        fail "$1: expected its own arrival, got $READ_ERROR"
+        return 1
+    }
+    if ! [[ $line =~ ^\[(.+)\](.+)\ is\ online$ &&
+        ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]]; then
+        fail "$1: expected '[ADDR]ADDR is online', got '$line'"
+        return 1
+    fi
+    ADDR[$1]=${BASH_REMATCH[1]}
+}
+
+# disconnect NAME: closes the client's connection.
+disconnect() {
+    local fd=${FD[$1]}
+    exec {fd}<&-
+    unset "FD[$1]"
+}
+
+# send NAME TEXT: sends TEXT and a LF, in one write.
+send() {
+    printf '%s\n' "$2" >&"${FD[$1]}"
+}
+
+# send_bytes NAME FORMAT [ARGS...]: sends exactly what printf makes of
+# FORMAT, escapes included ('\r', '\x1b'), and no LF of its own.
+send_bytes() {
+    local name=$1
+    shift
+    # shellcheck disable=SC2059
+    printf "$@" >&"${FD[$name]}"
+}
+
+# read_line NAME VAR [SECONDS]: reads the client's next line into VAR.
+# On failure READ_ERROR says why: nothing came in time, or the stream ended.
+read_line() {
+    local -n line_=$2
+    local status=0
+    IFS= read -r -t "${3:-$TIMEOUT}" -u "${FD[$1]}" line_ || status=$?
+    if ((status > 128)); then
+        READ_ERROR="nothing within ${3:-$TIMEOUT}s"
+    elif ((status != 0)); then
+        READ_ERROR="the end of the stream${line_:+ after '$line_'}"
+    fi
+    return "$status"
+}
+
+# expect NAME LINE: the client's next line is exactly LINE.
+expect() {
+    local got
+    read_line "$1" got || {
+        fail "$1: expected '$2'" "$1: got $READ_ERROR"
+        return 1
+    }
+    [[ $got == "$2" ]] || fail "$1: expected '$2'" "$1:      got '$got'"
+}
+
+# expect_match NAME REGEX: the client's next line matches REGEX.
+expect_match() {
+    local got
+    read_line "$1" got || {
+        fail "$1: expected a line matching '$2'" "$1: got $READ_ERROR"
+        return 1
+    }
+    [[ $got =~ $2 ]] || fail "$1: expected a line matching '$2'" \
+        "$1:                         got '$got'"
+}
+
+# wait_for NAME LINE: skips the client's lines until one is exactly LINE.
+wait_for() {
+    local got seen=()
+    while read_line "$1" got; do
+        [[ $got == "$2" ]] && return 0
+        seen+=("$got")
+    done
+    fail "$1: never got '$2'" "$1: got $READ_ERROR, after:" "${seen[@]}"
+}
+
+# expect_silence NAME [SECONDS]: nothing arrives for a while (0.3s unless
+# told). Where a later line can prove the point, prefer to expect that line:
+# the server keeps order, so nothing can have slipped in before it.
+expect_silence() {
+    local got status=0
+    IFS= read -r -t "${2:-0.3}" -u "${FD[$1]}" got || status=$?
+    if ((status == 0)); then
+        fail "$1: expected nothing, got '$got'"
+    elif ((status <= 128)); then
+        fail "$1: expected nothing, but the connection was closed"
+    fi
+}
+
+# expect_eof NAME: the server closes the connection, with nothing more sent.
+expect_eof() {
+    local got status=0
+    IFS= read -r -t "$TIMEOUT" -u "${FD[$1]}" got || status=$?
+    if ((status == 0)); then
+        fail "$1: expected the connection to close, got '$got'"
+    elif ((status > 128)); then
+        fail "$1: the connection was still open after ${TIMEOUT}s"
+    elif [[ -n $got ]]; then
+        fail "$1: expected the connection to close, got '$got' without LF"
+    fi
+}
+
+# read_lines NAME COUNT: prints the client's next COUNT lines. It reads
+# ahead in large blocks, so it is fast, but anything after those lines is
+# lost: use it only for the last thing a client reads.
+read_lines() {
+    timeout "$TIMEOUT" head -n "$2" <&"${FD[$1]}"
+}
+
+teardown() {
+    local name
+    for name in "${!FD[@]}"; do
+        disconnect "$name"
+    done
+    stop_server
+}

@@ -1,0 +1,184 @@
+#!/usr/bin/env bats
+# step1.bats - the TCP server: command line, listening on IPv4 and IPv6,
+# the log of connections, input read and dropped, a full server, shutdown.
+
+load helpers
+
+have_ipv6() {
+    grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null
+}
+
+@test "the first line says where the server listens, with the real port" {
+    start_server
+    run head -n 1 "$SERVER_LOG"
+    [[ $output =~ ^listening\ on\ 127\.0\.0\.1:[0-9]+$ ]]
+    ((PORT > 0))
+    connect alice
+    wait_for_log "^connected 127\.0\.0\.1:[0-9]+$"
+}
+
+@test "-ip ::1 listens on IPv6 and writes addresses as [::1]:PORT" {
+    have_ipv6 || skip "this machine has no IPv6 loopback"
+    start_server -ip ::1
+    run head -n 1 "$SERVER_LOG"
+    [[ $output =~ ^listening\ on\ \[::1\]:[0-9]+$ ]]
+    connect alice ::1
+    wait_for_log "^connected \[::1\]:[0-9]+$"
+}
+
+@test "options also take the -name=value form" {
+    start_server -ip=127.0.0.1 -port=0
+    connect alice
+    wait_for_log "^connected 127\.0\.0\.1:"
+}
+
+@test "-h prints the usage on stdout and exits 0" {
+    run "$STEP_DIR/server" -h
+    ((status == 0))
+    [[ ${lines[0]} == "usage: server [-ip ADDR] [-port PORT]"* ]]
+}
+
+@test "an unknown option is refused with the usage and status 2" {
+    run --separate-stderr "$STEP_DIR/server" -bogus
+    ((status == 2))
+    [[ -z $output ]]
+    [[ ${stderr_lines[0]} == "error: unknown option -bogus" ]]
+    [[ ${stderr_lines[1]} == "usage: server"* ]]
+}
+
+@test "a port that is not 0-65535 is refused with status 2" {
+    local port
+    for port in 65536 -1 abc 80x ""; do
+        run --separate-stderr "$STEP_DIR/server" -port "$port"
+        ((status == 2)) || fail "-port '$port' gave status $status"
+        [[ ${stderr_lines[0]} == "error: invalid port"* ]]
+    done
+}
+
+@test "an option without its value is refused with status 2" {
+    run --separate-stderr "$STEP_DIR/server" -port
+    ((status == 2))
+    [[ ${stderr_lines[0]} == "error: missing value for -port" ]]
+}
+
+@test "a port in use: 'error: cannot listen on ADDR: REASON' and status 1" {
+    start_server
+    run --separate-stderr "$STEP_DIR/server" -port "$PORT"
+    ((status == 1))
+    [[ $stderr == "error: cannot listen on 127.0.0.1:$PORT: Address already in use" ]]
+    [[ -z $output ]]
+}
+
+@test "an address this machine does not have cannot be listened on" {
+    # 192.0.2.1 is reserved for documentation: no machine has it.
+    run --separate-stderr "$STEP_DIR/server" -ip 192.0.2.1 -port 0
+    ((status == 1))
+    [[ $stderr == "error: cannot listen on 192.0.2.1:0: "* ]]
+}
+
+@test "each connection and disconnection is logged with the client address" {
+    start_server
+    connect alice
+    connect bob
+    wait_for_log "^connected 127\.0\.0\.1:[0-9]+$" 2
+    disconnect alice
+    wait_for_log "^disconnected 127\.0\.0\.1:[0-9]+ \(.*\)$"
+    # The address in the log is the one that connected first.
+    local first
+    first=$(grep -m 1 '^connected ' "$SERVER_LOG")
+    grep -q "^dis${first} (" "$SERVER_LOG"
+}
+
+@test "input is read and dropped: a client can send a megabyte" {
+    skip_from_step 3 "from step 3 on, input is relayed rather than dropped"
+    start_server
+    connect alice
+    # The write can only complete if the server keeps reading.
+    timeout "$TIMEOUT" head -c 1048576 /dev/zero >&"${FD[alice]}"
+    connect bob
+    wait_for_log "^connected " 2
+}
+
+@test "a client that leaves in the middle of a line is logged and forgotten" {
+    start_server
+    connect alice
+    send_bytes alice 'half a li'
+    disconnect alice
+    wait_for_log "^disconnected "
+    connect bob
+    wait_for_log "^connected " 2
+}
+
+@test "200 clients connect at once, and all are logged" {
+    start_server
+    local i
+    for ((i = 1; i <= 200; i++)); do
+        connect "c$i"
+    done
+    wait_for_log "^connected " 200
+    for ((i = 1; i <= 200; i++)); do
+        disconnect "c$i"
+    done
+    wait_for_log "^disconnected " 200
+}
+
+@test "SIGTERM: every client hears 'server is shutting down', then exit 0" {
+    start_server
+    connect alice
+    connect bob
+    wait_for_log "^connected " 2
+    stop_server TERM
+    wait_for alice "server is shutting down"
+    expect_eof alice
+    wait_for bob "server is shutting down"
+    expect_eof bob
+    tail -n 1 "$SERVER_LOG" | grep -qx "shutting down"
+}
+
+@test "SIGINT shuts down the same way" {
+    start_server
+    connect alice
+    wait_for_log "^connected "
+    stop_server INT
+    wait_for alice "server is shutting down"
+    expect_eof alice
+}
+
+@test "when no descriptor is left, a newcomer hears 'error: server is full'" {
+    SERVER_FD_LIMIT=24 start_server
+    local i users
+    # More clients than the server has descriptors for.
+    for ((i = 1; i <= 30; i++)); do
+        connect "c$i"
+    done
+    wait_for_log "^turned away a connection: server is full$" 1
+    wait_for_log "^(connected|turned away) " 30
+    users=$(grep -c '^connected ' "$SERVER_LOG")
+    ((users > 0 && users < 30))
+    # The server accepts in order of arrival: the last ones were refused.
+    for ((i = users + 1; i <= 30; i++)); do
+        expect "c$i" "error: server is full"
+        expect_eof "c$i"
+        disconnect "c$i"
+    done
+    # Once a user leaves, there is room again.
+    disconnect c1
+    wait_for_log "^disconnected "
+    connect again
+    wait_for_log "^connected " $((users + 1))
+}
+
+@test "a full server does not spin while newcomers wait" {
+    [[ -r /proc/self/stat ]] || skip "needs /proc to measure processor time"
+    SERVER_FD_LIMIT=24 start_server
+    local i before after
+    for ((i = 1; i <= 30; i++)); do
+        connect "c$i"
+    done
+    wait_for_log "^(connected|turned away) " 30
+    before=$(cpu_ticks "$SERVER_PID")
+    sleep 1 # a window to measure, not a wait for an event
+    after=$(cpu_ticks "$SERVER_PID")
+    # A spinning loop burns about 100 ticks a second.
+    ((after - before < 20)) || fail "the server used $((after - before)) ticks in 1s"
+}
