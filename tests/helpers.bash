@@ -132,6 +132,23 @@ wait_for_log() {
     done
 }
 
+# regex_quote TEXT: TEXT with every character special to grep -E escaped.
+regex_quote() {
+    printf '%s' "$1" | sed 's/[][\.*^$+?(){}|]/\\&/g'
+}
+
+# wait_for_log_line LINE: waits until the server's log has exactly LINE.
+wait_for_log_line() {
+    local deadline=$((SECONDS + TIMEOUT))
+    until grep -qxF -- "$1" "$SERVER_LOG"; do
+        if ((SECONDS > deadline)); then
+            fail "the log never had the line '$1':" "$(cat "$SERVER_LOG")"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
 # The processor time a process has used so far, in clock ticks (Linux).
 cpu_ticks() {
     awk '{ print $14 + $15 }' "/proc/$1/stat"
@@ -159,12 +176,15 @@ join() {
         fail "$1: expected its own arrival, got $READ_ERROR"
         return 1
     }
-    if ! [[ $line =~ ^\[(.+)\](.+)\ is\ online$ &&
-        ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]]; then
+    # The line is "[" ADDR "]" ADDR " is online": ADDR is half of the rest.
+    local body=${line#[}
+    body=${body% is online}
+    local addr=${body:0:$((${#body} / 2))}
+    if [[ $line != "[$addr]$addr is online" ]]; then
         fail "$1: expected '[ADDR]ADDR is online', got '$line'"
         return 1
     fi
-    ADDR[$1]=${BASH_REMATCH[1]}
+    ADDR[$1]=$addr
 }
 
 # disconnect NAME: closes the client's connection.
@@ -231,6 +251,20 @@ wait_for() {
         seen+=("$got")
     done
     fail "$1: never got '$2'" "$1: got $READ_ERROR, after:" "${seen[@]}"
+}
+
+# expect_message NAME LINE: the client's next line that is not news of
+# someone arriving or leaving is exactly LINE. For suites that run on later
+# steps, where users leaving are announced too.
+expect_message() {
+    local got
+    while read_line "$1" got; do
+        [[ $got =~ ^\[[^]]+\][^\ ]+\ is\ (online|offline)$ ]] && continue
+        [[ $got == "$2" ]] && return 0
+        fail "$1: expected '$2'" "$1:      got '$got'"
+        return 1
+    done
+    fail "$1: expected '$2'" "$1: got $READ_ERROR"
 }
 
 # expect_silence NAME [SECONDS]: nothing arrives for a while (0.3s unless

@@ -1,0 +1,118 @@
+#!/usr/bin/env bats
+# step2.bats - the user map: each connection is a user named after its
+# address, and everyone online, the newcomer too, hears of each arrival.
+
+load helpers
+
+have_ipv6() {
+    grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null
+}
+
+@test "a newcomer hears of its own arrival: [ADDR]ADDR is online" {
+    start_server
+    join alice
+    [[ ${ADDR[alice]} =~ ^127\.0\.0\.1:[0-9]+$ ]]
+    # The address is the client's own, as the server logged it.
+    wait_for_log_line "connected ${ADDR[alice]}"
+}
+
+@test "everyone online hears each arrival, in order of arrival" {
+    start_server
+    join alice
+    join bob
+    join carol
+    expect alice "[${ADDR[bob]}]${ADDR[bob]} is online"
+    expect alice "[${ADDR[carol]}]${ADDR[carol]} is online"
+    expect bob "[${ADDR[carol]}]${ADDR[carol]} is online"
+    # Nothing else came before the next arrival.
+    join dave
+    local who
+    for who in alice bob carol; do
+        expect "$who" "[${ADDR[dave]}]${ADDR[dave]} is online"
+    done
+}
+
+@test "two connections from one host are two users with different names" {
+    start_server
+    join alice
+    join bob
+    [[ ${ADDR[alice]} != "${ADDR[bob]}" ]]
+}
+
+@test "an IPv6 user is named [::1]:PORT" {
+    have_ipv6 || skip "this machine has no IPv6 loopback"
+    start_server -ip ::1
+    join alice ::1
+    [[ ${ADDR[alice]} =~ ^\[::1\]:[0-9]+$ ]]
+}
+
+@test "input is still dropped: nobody hears what a user sends" {
+    skip_from_step 3 "from step 3 on, every line is relayed"
+    start_server
+    join alice
+    send alice "hello"
+    join bob
+    expect alice "[${ADDR[bob]}]${ADDR[bob]} is online"
+}
+
+@test "a user who leaves is taken out of the table; the others go on" {
+    start_server
+    join alice
+    join bob
+    disconnect bob
+    wait_for_log "^disconnected $(regex_quote "${ADDR[bob]}") "
+    join carol
+    wait_for alice "[${ADDR[carol]}]${ADDR[carol]} is online"
+}
+
+@test "a user who vanishes with news unread does not disturb the others" {
+    start_server
+    join alice
+    join bob
+    # alice closes with bob's arrival unread: her system answers with a
+    # reset, and the server's next read or write to her fails.
+    disconnect alice
+    join carol
+    wait_for bob "[${ADDR[carol]}]${ADDR[carol]} is online"
+    wait_for_log "^disconnected $(regex_quote "${ADDR[alice]}") "
+}
+
+@test "100 users: each hears its own arrival and every later one, in order" {
+    start_server
+    local i n=100 addr arrivals=() expected
+    for ((i = 1; i <= n; i++)); do
+        connect "u$i"
+    done
+    # The log names the users in order of arrival.
+    wait_for_log "^connected " $n
+    for addr in $(sed -n 's/^connected //p' "$SERVER_LOG"); do
+        arrivals+=("[$addr]$addr is online")
+    done
+    for ((i = 1; i <= n; i++)); do
+        printf -v expected '%s\n' "${arrivals[@]:i-1}"
+        [[ $(read_lines "u$i" $((n - i + 1)))$'\n' == "$expected" ]] ||
+            fail "u$i did not hear its arrival and the later ones, in order"
+    done
+}
+
+@test "a client that never reads holds nobody up" {
+    start_server
+    connect idle
+    local i
+    for ((i = 1; i <= 20; i++)); do
+        join "u$i"
+    done
+    wait_for u1 "[${ADDR[u20]}]${ADDR[u20]} is online"
+}
+
+@test "shutdown: the goodbye comes after every line already queued" {
+    start_server
+    join alice
+    join bob
+    join carol
+    stop_server
+    expect alice "[${ADDR[bob]}]${ADDR[bob]} is online"
+    expect alice "[${ADDR[carol]}]${ADDR[carol]} is online"
+    expect alice "server is shutting down"
+    expect_eof alice
+}

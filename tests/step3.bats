@@ -1,0 +1,223 @@
+#!/usr/bin/env bats
+# step3.bats - broadcast: every line a user sends reaches everyone online,
+# the sender too, once, whole and in order, however TCP cut it up.
+
+load helpers
+
+# A line of N copies of a character.
+repeat() {
+    head -c "$2" /dev/zero | tr '\0' "$1"
+}
+
+# read_sequence NAME PREFIX N PAD: reads the client's lines until N of them
+# start with PREFIX, and checks that those are "PREFIX00001 PAD" up to
+# "PREFIX<N> PAD", in order, each once. Prints "ok" or what went wrong.
+# (grep picks the lines: awk may wait for a full buffer before it reads.)
+read_sequence() {
+    timeout "$TIMEOUT" grep -m "$3" -F -- "$2" <&"${FD[$1]}" |
+        awk -v prefix="$2" -v n="$3" -v pad="$4" '
+            index($0, prefix) != 1 { next }
+            {
+                want = sprintf("%s%05d %s", prefix, ++seen, pad)
+                if ($0 != want) { print "message " seen " is wrong"; bad = 1; exit }
+            }
+            END { if (!bad) print (seen == n ? "ok" : "only " seen " of " n) }'
+}
+
+@test "a line reaches everyone, the sender too: [ADDR]NAME: TEXT" {
+    start_server
+    join alice
+    join bob
+    send alice "hello, world"
+    expect_message alice "[${ADDR[alice]}]${ADDR[alice]}: hello, world"
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: hello, world"
+}
+
+@test "a line split over several writes is relayed once, whole" {
+    start_server
+    join alice
+    join bob
+    send_bytes alice 'hel'
+    # bob's line goes through the server while alice's is half sent, and
+    # nothing of hers arrives before it.
+    send bob "ping"
+    expect_message alice "[${ADDR[bob]}]${ADDR[bob]}: ping"
+    send_bytes alice 'lo, '
+    send bob "pong"
+    expect_message alice "[${ADDR[bob]}]${ADDR[bob]}: pong"
+    send_bytes alice 'world\n'
+    expect_message alice "[${ADDR[alice]}]${ADDR[alice]}: hello, world"
+    expect_message bob "[${ADDR[bob]}]${ADDR[bob]}: ping"
+    expect_message bob "[${ADDR[bob]}]${ADDR[bob]}: pong"
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: hello, world"
+}
+
+@test "several lines in one write are relayed one by one, in order" {
+    start_server
+    join alice
+    join bob
+    send_bytes alice 'one\ntwo\nthree\n'
+    local line
+    for line in one two three; do
+        expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: $line"
+    done
+}
+
+@test "a CR before the LF is dropped" {
+    start_server
+    join alice
+    join bob
+    send_bytes alice 'windows\r\n'
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: windows"
+}
+
+@test "empty lines are ignored, CRLF ones too" {
+    start_server
+    join alice
+    join bob
+    send_bytes alice '\n\r\n\n'
+    send alice "after"
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: after"
+}
+
+@test "control characters are removed; TAB and UTF-8 pass untouched" {
+    start_server
+    join alice
+    join bob
+    send_bytes alice 'a\x1b[31mb\x07c\td\x7fe\rf \xe4\xbd\xa0\xe5\xa5\xbd\x00!\n'
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: a[31mbc	def 你好!"
+}
+
+@test "a line of nothing but control characters is ignored" {
+    start_server
+    join alice
+    join bob
+    send_bytes alice '\x1b\x07\x08\n'
+    send alice "after"
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: after"
+}
+
+@test "a line of 4096 bytes is relayed, with or without a CR" {
+    start_server
+    join alice
+    join bob
+    local text
+    text=$(repeat x 4096)
+    send alice "$text"
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: $text"
+    send_bytes alice '%s\r\n' "$text"
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: $text"
+}
+
+@test "a line of 4097 bytes is refused whole; the next line goes through" {
+    start_server
+    join alice
+    join bob
+    send alice "$(repeat y 4097)"
+    expect_message alice "error: line too long (max 4096 bytes)"
+    send alice "next"
+    expect_message alice "[${ADDR[alice]}]${ADDR[alice]}: next"
+    # bob heard nothing of the long line.
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: next"
+}
+
+@test "a long line sent in pieces is refused once, and none of it relayed" {
+    start_server
+    join alice
+    join bob
+    local i piece
+    piece=$(repeat z 30000)
+    for ((i = 0; i < 5; i++)); do
+        send_bytes alice '%s' "$piece"
+    done
+    send_bytes alice 'tail of the long line\nnext\n'
+    expect_message alice "error: line too long (max 4096 bytes)"
+    expect_message alice "[${ADDR[alice]}]${ADDR[alice]}: next"
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: next"
+}
+
+@test "a user who leaves in the middle of a line: the half line is dropped" {
+    start_server
+    join alice
+    join bob
+    send_bytes bob 'half a li'
+    disconnect bob
+    wait_for_log "^disconnected $(regex_quote "${ADDR[bob]}") "
+    send alice "after"
+    expect_message alice "[${ADDR[alice]}]${ADDR[alice]}: after"
+}
+
+@test "lines from several senders reach everyone in one and the same order" {
+    start_server
+    local i who
+    for who in a b c; do
+        join "$who"
+    done
+    # Each sender's lines go out in one burst, racing the other two.
+    for who in a b c; do
+        for ((i = 1; i <= 50; i++)); do
+            printf '%s %d\n' "$who" "$i"
+        done >&"${FD[$who]}"
+    done
+    # a hears two arrivals after its own, b one, c none.
+    read_lines a 152 | grep -v ' is online$' >"$BATS_TEST_TMPDIR/a"
+    read_lines b 151 | grep -v ' is online$' >"$BATS_TEST_TMPDIR/b"
+    read_lines c 150 >"$BATS_TEST_TMPDIR/c"
+    cmp "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+    cmp "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/c"
+    # Each sender's own lines kept their order.
+    for who in a b c; do
+        seq 1 50 | sed "s/^/[${ADDR[$who]}]${ADDR[$who]}: $who /" >"$BATS_TEST_TMPDIR/want"
+        grep -F "]${ADDR[$who]}: " "$BATS_TEST_TMPDIR/a" | cmp - "$BATS_TEST_TMPDIR/want"
+    done
+}
+
+@test "500 users: every line reaches every user once, whole and in order" {
+    start_server
+    local i n=500 got want
+    join u1
+    for ((i = 2; i <= n; i++)); do
+        connect "u$i"
+    done
+    # Lines cut across writes, several to a write.
+    send_bytes u1 'first\nsec'
+    send_bytes u1 'ond\nthird\n'
+    send_bytes u1 'fourth\r\nfifth\n'
+    want=$(for line in first second third fourth fifth; do
+        printf '[%s]%s: %s\n' "${ADDR[u1]}" "${ADDR[u1]}" "$line"
+    done)
+    for ((i = 1; i <= n; i++)); do
+        # The arrivals from its own on (u1 has read its own), then the lines.
+        got=$(read_lines "u$i" $((n - i + (i > 1) + 5)))
+        [[ $got == *"is online"$'\n'"$want" ]] ||
+            fail "u$i did not get the five lines right after the arrivals:" \
+                "$(tail -n 6 <<<"$got")"
+    done
+}
+
+@test "a user who stopped reading holds nobody up, and is dropped past 1 MiB" {
+    start_server
+    join alice
+    join bob
+    join lazy
+    local pad prefix n=4000
+    pad=$(repeat p 3990)
+    prefix="[${ADDR[alice]}]${ADDR[alice]}: "
+    # alice sends 16 MB while she and bob read; lazy reads nothing.
+    read_sequence alice "$prefix" $n "$pad" >"$BATS_TEST_TMPDIR/alice" &
+    local alice_reader=$!
+    read_sequence bob "$prefix" $n "$pad" >"$BATS_TEST_TMPDIR/bob" &
+    local bob_reader=$!
+    awk -v pad="$pad" -v n=$n \
+        'BEGIN { for (i = 1; i <= n; i++) printf "%05d %s\n", i, pad }' \
+        >&"${FD[alice]}"
+    wait_or_kill $alice_reader
+    wait_or_kill $bob_reader
+    [[ $(cat "$BATS_TEST_TMPDIR/alice") == ok ]] || fail "alice: $(cat "$BATS_TEST_TMPDIR/alice")"
+    [[ $(cat "$BATS_TEST_TMPDIR/bob") == ok ]] || fail "bob: $(cat "$BATS_TEST_TMPDIR/bob")"
+    # The server dropped lazy: its stream ends, far short of 16 MB.
+    local bytes
+    bytes=$(timeout "$TIMEOUT" cat <&"${FD[lazy]}" | wc -c)
+    ((bytes < 16000000))
+    wait_for_log_line "disconnected ${ADDR[lazy]} (too much unsent output)"
+}
