@@ -93,7 +93,7 @@ diff:
 	fi; \
 	diff -ruN -x README.md -x server -x client -x '*.o' -x '*.log' \
 		-x .build-flags "$$old" "$$new"; \
-	[ $$? -le 1 ]
+	status=$$?; [ $$status -le 1 ] || [ $$status -gt 128 ]
 
 clean:
 	@for s in $(STEPS); do $(MAKE) --no-print-directory -s -C $$s clean; done
