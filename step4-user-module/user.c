@@ -207,7 +207,11 @@ static void user_collect(struct user *u, const char *bytes, size_t n)
     u->in_len += n;
 }
 
-/* The LF has come: the line in u's input buffer is complete. */
+/*
+ * The LF has come: the line in u's input buffer is complete. It is passed
+ * on without its CR, ending in a NUL, with its length: a NUL byte sent by
+ * the client may stand in the middle.
+ */
 static void user_end_line(struct user *u)
 {
     size_t len = u->in_len;
@@ -219,6 +223,7 @@ static void user_end_line(struct user *u)
     }
     if (len > 0 && u->in[len - 1] == '\r')
         len--;
+    u->in[len] = '\0';
     if (len > MAX_LINE)
         user_refuse_long_line(u);
     else if (len > 0)
