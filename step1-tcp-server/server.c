@@ -26,22 +26,23 @@
 
 #define DEFAULT_IP   "127.0.0.1"
 #define DEFAULT_PORT "8888"
-#define ADDR_LEN     80    /* "[IPv6%scope]:port" and its NUL */
-#define REASON_LEN   64    /* why a user was disconnected, for the log */
-#define READ_CHUNK   16384 /* bytes taken from a socket in one read() */
+
+#define ADDR_LEN   80    /* "[IPv6%scope]:port" and its NUL */
+#define REASON_LEN 64    /* why a user was disconnected, for the log */
+#define READ_CHUNK 16384 /* bytes taken from a socket in one read() */
 
 #define SERVER_FULL "error: server is full\n"
 
 /* ------------------------------------------------------- Data structures */
 
-/* One connected client. Later steps give it a name and buffers. */
+/* One connected client. */
 struct user {
-    int fd;
+    int fd;                        /* its socket */
     char addr[ADDR_LEN];           /* "127.0.0.1:50312" or "[::1]:50312" */
     char close_reason[REASON_LEN]; /* set once the user is to be closed */
 };
 
-static int listener = -1;
+static int listener = -1;           /* the listening socket */
 static int wake_pipe[2] = {-1, -1}; /* signal handler -> poll loop */
 static int spare_fd = -1;           /* a descriptor held back, see below */
 static bool accepting = true;       /* false while no descriptor is free */
@@ -58,11 +59,10 @@ struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: server [-ip ADDR] [-port PORT]\n"
-            "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
-            "  -port PORT  port to listen on, 0 for any free one"
-            " (default " DEFAULT_PORT ")\n");
+    fprintf(out, "usage: server [-ip ADDR] [-port PORT]\n"
+                 "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
+                 "  -port PORT  port to listen on, 0 for any free one"
+                 " (default " DEFAULT_PORT ")\n");
 }
 
 /* Reports a mistake on the command line and exits with status 2. */
@@ -78,8 +78,7 @@ static void usage_error(const char *what, const char *arg)
  * from "-NAME=VALUE" or else from the next argument, as Go's flag package
  * does. Returns NULL if argv[*i] is not that option.
  */
-static const char *option_value(int argc, char **argv, int *i,
-                                const char *name)
+static const char *option_value(int argc, char **argv, int *i, const char *name)
 {
     const char *arg = argv[*i];
     size_t len = strlen(name);

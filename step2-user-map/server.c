@@ -27,11 +27,14 @@
 
 #define DEFAULT_IP   "127.0.0.1"
 #define DEFAULT_PORT "8888"
-#define ADDR_LEN     80    /* "[IPv6%scope]:port" and its NUL */
-#define REASON_LEN   64    /* why a user was disconnected, for the log */
-#define READ_CHUNK   16384 /* bytes taken from a socket in one read() */
-#define MAX_MESSAGE  256   /* bytes in one line the server sends */
-#define OUTBUF_MIN   4096  /* first size of an output buffer */
+
+#define ADDR_LEN   80    /* "[IPv6%scope]:port" and its NUL */
+#define REASON_LEN 64    /* why a user was disconnected, for the log */
+#define READ_CHUNK 16384 /* bytes taken from a socket in one read() */
+
+#define MAX_MESSAGE 256 /* bytes in a line the server sends */
+
+#define OUTBUF_MIN   4096          /* first size of an output buffer */
 #define OUTBUF_LIMIT (1024 * 1024) /* unsent bytes before a user is dropped */
 
 #define SERVER_FULL "error: server is full\n"
@@ -40,15 +43,15 @@
 
 /* One connected client. */
 struct user {
-    int fd;
+    int fd;                        /* its socket */
     char addr[ADDR_LEN];           /* "127.0.0.1:50312" or "[::1]:50312" */
     char name[ADDR_LEN];           /* what the others call it */
     char *out;                     /* output the socket has not taken yet */
-    size_t out_len, out_cap;
+    size_t out_len, out_cap;       /* bytes in it, and room for */
     char close_reason[REASON_LEN]; /* set once the user is to be closed */
 };
 
-static int listener = -1;
+static int listener = -1;           /* the listening socket */
 static int wake_pipe[2] = {-1, -1}; /* signal handler -> poll loop */
 static int spare_fd = -1;           /* a descriptor held back, see below */
 static bool accepting = true;       /* false while no descriptor is free */
@@ -65,11 +68,10 @@ struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: server [-ip ADDR] [-port PORT]\n"
-            "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
-            "  -port PORT  port to listen on, 0 for any free one"
-            " (default " DEFAULT_PORT ")\n");
+    fprintf(out, "usage: server [-ip ADDR] [-port PORT]\n"
+                 "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
+                 "  -port PORT  port to listen on, 0 for any free one"
+                 " (default " DEFAULT_PORT ")\n");
 }
 
 /* Reports a mistake on the command line and exits with status 2. */
@@ -85,8 +87,7 @@ static void usage_error(const char *what, const char *arg)
  * from "-NAME=VALUE" or else from the next argument, as Go's flag package
  * does. Returns NULL if argv[*i] is not that option.
  */
-static const char *option_value(int argc, char **argv, int *i,
-                                const char *name)
+static const char *option_value(int argc, char **argv, int *i, const char *name)
 {
     const char *arg = argv[*i];
     size_t len = strlen(name);

@@ -16,8 +16,9 @@
 
 #include "user.h"
 
-#define READ_CHUNK   16384 /* bytes taken from a socket in one read() */
-#define OUTBUF_MIN   4096  /* first size of an output buffer */
+#define READ_CHUNK 16384 /* bytes taken from a socket in one read() */
+
+#define OUTBUF_MIN   4096          /* first size of an output buffer */
 #define OUTBUF_LIMIT (1024 * 1024) /* unsent bytes before a user is dropped */
 
 /* ------------------------------------------------------------------ Life */

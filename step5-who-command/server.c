@@ -34,7 +34,7 @@
 
 /* ------------------------------------------------------------- The state */
 
-static int listener = -1;
+static int listener = -1;           /* the listening socket */
 static int wake_pipe[2] = {-1, -1}; /* signal handler -> poll loop */
 static int spare_fd = -1;           /* a descriptor held back, see below */
 static bool accepting = true;       /* false while no descriptor is free */
@@ -51,11 +51,10 @@ struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: server [-ip ADDR] [-port PORT]\n"
-            "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
-            "  -port PORT  port to listen on, 0 for any free one"
-            " (default " DEFAULT_PORT ")\n");
+    fprintf(out, "usage: server [-ip ADDR] [-port PORT]\n"
+                 "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
+                 "  -port PORT  port to listen on, 0 for any free one"
+                 " (default " DEFAULT_PORT ")\n");
 }
 
 /* Reports a mistake on the command line and exits with status 2. */
@@ -71,8 +70,7 @@ static void usage_error(const char *what, const char *arg)
  * from "-NAME=VALUE" or else from the next argument, as Go's flag package
  * does. Returns NULL if argv[*i] is not that option.
  */
-static const char *option_value(int argc, char **argv, int *i,
-                                const char *name)
+static const char *option_value(int argc, char **argv, int *i, const char *name)
 {
     const char *arg = argv[*i];
     size_t len = strlen(name);

@@ -10,21 +10,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ADDR_LEN    80   /* "[IPv6%scope]:port" and its NUL */
-#define REASON_LEN  64   /* why a user was disconnected, for the log */
-#define MAX_LINE    4096 /* bytes in one line from a user, before its LF */
-#define MAX_MESSAGE (MAX_LINE + 256) /* a line the server sends */
+#define ADDR_LEN   80 /* "[IPv6%scope]:port" and its NUL */
+#define REASON_LEN 64 /* why a user was disconnected, for the log */
+
+#define MAX_LINE    4096             /* bytes a user's line may hold */
+#define MAX_MESSAGE (MAX_LINE + 256) /* bytes in a line the server sends */
 
 /* One connected client. */
 struct user {
-    int fd;
+    int fd;                        /* its socket */
     char addr[ADDR_LEN];           /* "127.0.0.1:50312" or "[::1]:50312" */
     char name[ADDR_LEN];           /* what the others call it */
     char in[MAX_LINE + 2];         /* a line so far, room for CR and NUL */
-    size_t in_len;
+    size_t in_len;                 /* bytes in it */
     bool in_skipping;              /* dropping a too long line up to LF */
     char *out;                     /* output the socket has not taken yet */
-    size_t out_len, out_cap;
+    size_t out_len, out_cap;       /* bytes in it, and room for */
     char close_reason[REASON_LEN]; /* set once the user is to be closed */
 };
 

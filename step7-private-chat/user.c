@@ -16,8 +16,9 @@
 
 #include "user.h"
 
-#define READ_CHUNK   16384 /* bytes taken from a socket in one read() */
-#define OUTBUF_MIN   4096  /* first size of an output buffer */
+#define READ_CHUNK 16384 /* bytes taken from a socket in one read() */
+
+#define OUTBUF_MIN   4096          /* first size of an output buffer */
 #define OUTBUF_LIMIT (1024 * 1024) /* unsent bytes before a user is dropped */
 
 /* ------------------------------------------------------------------ Life */
@@ -192,8 +193,7 @@ static void user_who(struct user *u)
 
     for (size_t i = 0; i < count; i++)
         if (!user_is_closing(online[i]))
-            user_send(u, "[%s]%s is online", online[i]->addr,
-                      online[i]->name);
+            user_send(u, "[%s]%s is online", online[i]->addr, online[i]->name);
 }
 
 /*
@@ -218,8 +218,10 @@ static bool name_is_valid(const char *name, size_t len)
 static void user_rename(struct user *u, const char *name, size_t len)
 {
     if (!name_is_valid(name, len)) {
-        user_send(u, "error: invalid name: use 1-%d bytes, no spaces, "
-                     "no control characters, no '|'", MAX_NAME);
+        user_send(u,
+                  "error: invalid name: use 1-%d bytes, no spaces, "
+                  "no control characters, no '|'",
+                  MAX_NAME);
         return;
     }
     if (server_find_user(name)) {

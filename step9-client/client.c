@@ -32,11 +32,11 @@
 
 /* What the next typed line means. */
 enum mode {
-    AT_MENU,        /* a choice: 1, 2, 3 or 0 */
-    PUBLIC_CHAT,    /* a message for everyone */
-    CHOOSING_PEER,  /* the name of the user to talk to in private */
-    PRIVATE_CHAT,   /* a message for that user */
-    RENAMING        /* a new name */
+    AT_MENU,       /* a choice: 1, 2, 3 or 0 */
+    PUBLIC_CHAT,   /* a message for everyone */
+    CHOOSING_PEER, /* the name of the user to talk to in private */
+    PRIVATE_CHAT,  /* a message for that user */
+    RENAMING       /* a new name */
 };
 
 struct client {
@@ -45,8 +45,8 @@ struct client {
     char peer[MAX_LINE + 2];  /* whom private messages go to */
     char typed[MAX_LINE + 2]; /* a typed line so far, room for CR and NUL */
     size_t typed_len;
-    bool skipping;            /* dropping a too long typed line up to LF */
-    bool quit;                /* the user chose 0 */
+    bool skipping; /* dropping a too long typed line up to LF */
+    bool quit;     /* the user chose 0 */
 };
 
 /* ----------------------------------------------------------- The options */
@@ -77,8 +77,7 @@ static void usage_error(const char *what, const char *arg)
  * from "-NAME=VALUE" or else from the next argument, as the server does.
  * Returns NULL if argv[*i] is not that option.
  */
-static const char *option_value(int argc, char **argv, int *i,
-                                const char *name)
+static const char *option_value(int argc, char **argv, int *i, const char *name)
 {
     const char *arg = argv[*i];
     size_t len = strlen(name);
@@ -274,7 +273,8 @@ static bool handle_typed_line(struct client *c, const char *line)
             snprintf(c->peer, sizeof c->peer, "%s", line);
             c->mode = PRIVATE_CHAT;
             printf(">>> private chat with %s: type a message, "
-                   "or exit to go back\n", c->peer);
+                   "or exit to go back\n",
+                   c->peer);
             fflush(stdout);
         }
         return true;
@@ -366,8 +366,7 @@ static bool show_from_server(int sock)
  */
 static int run(struct client *c)
 {
-    struct pollfd watch[2] = {{STDIN_FILENO, POLLIN, 0},
-                              {c->sock, POLLIN, 0}};
+    struct pollfd watch[2] = {{STDIN_FILENO, POLLIN, 0}, {c->sock, POLLIN, 0}};
     char chunk[READ_CHUNK];
 
     show_menu(c);

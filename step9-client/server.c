@@ -31,14 +31,15 @@
 
 #define DEFAULT_IP   "127.0.0.1"
 #define DEFAULT_PORT "8888"
-#define DEFAULT_TIMEOUT "300" /* seconds a user may stay silent */
-#define MAX_TIMEOUT (INT_MAX / 1000) /* poll() counts in milliseconds */
+
+#define DEFAULT_TIMEOUT "300"            /* seconds a user may stay silent */
+#define MAX_TIMEOUT     (INT_MAX / 1000) /* poll() counts in milliseconds */
 
 #define SERVER_FULL "error: server is full\n"
 
 /* ------------------------------------------------------------- The state */
 
-static int listener = -1;
+static int listener = -1;           /* the listening socket */
 static int wake_pipe[2] = {-1, -1}; /* signal handler -> poll loop */
 static int spare_fd = -1;           /* a descriptor held back, see below */
 static bool accepting = true;       /* false while no descriptor is free */
@@ -56,13 +57,12 @@ struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: server [-ip ADDR] [-port PORT] [-timeout SECONDS]\n"
-            "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
-            "  -port PORT  port to listen on, 0 for any free one"
-            " (default " DEFAULT_PORT ")\n"
-            "  -timeout N  disconnect users silent for N seconds, 0 never"
-            " (default " DEFAULT_TIMEOUT ")\n");
+    fprintf(out, "usage: server [-ip ADDR] [-port PORT] [-timeout SECONDS]\n"
+                 "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
+                 "  -port PORT  port to listen on, 0 for any free one"
+                 " (default " DEFAULT_PORT ")\n"
+                 "  -timeout N  disconnect users silent for N seconds, 0 never"
+                 " (default " DEFAULT_TIMEOUT ")\n");
 }
 
 /* Reports a mistake on the command line and exits with status 2. */
@@ -78,8 +78,7 @@ static void usage_error(const char *what, const char *arg)
  * from "-NAME=VALUE" or else from the next argument, as Go's flag package
  * does. Returns NULL if argv[*i] is not that option.
  */
-static const char *option_value(int argc, char **argv, int *i,
-                                const char *name)
+static const char *option_value(int argc, char **argv, int *i, const char *name)
 {
     const char *arg = argv[*i];
     size_t len = strlen(name);
