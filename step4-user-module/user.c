@@ -2,10 +2,12 @@
  * user.c - one chat user: arriving, leaving, reading and sending.
  *
  * A user owns its socket and two buffers. Bytes read from the socket wait
- * in the input buffer until a whole line has come, and each line is acted
- * on; what the server has to say to the user waits in the output buffer
- * until the socket can take it. The table of who is online belongs to
- * server.c, which user.h declares.
+ * in the input buffer until a whole line has come; what the server has to
+ * say to the user waits in the output buffer until the socket can take it.
+ * Every line is a public message, and everyone hears when a user arrives
+ * or leaves.
+ * The table of who is online belongs to server.c; user.h declares the part
+ * of it that users reach.
  */
 #include <errno.h>
 #include <stdarg.h>

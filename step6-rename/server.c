@@ -367,7 +367,7 @@ static void welcome(int fd, const struct sockaddr *sa, socklen_t len)
     format_addr(sa, len, addr, sizeof addr);
     if (set_nonblocking(fd) < 0 || !(u = user_new(fd, addr)) ||
         !user_online(u)) {
-        printf("turned away %s: no room for another user\n", addr);
+        printf("turned away %s: server is full\n", addr);
         free(u);
         say_and_close(fd, SERVER_FULL);
         return;
@@ -569,6 +569,8 @@ int main(int argc, char **argv)
         perror("error: cannot set up signal handling");
         return 1;
     }
+    /* Without a spare, a full server stops listening until a user leaves,
+     * instead of telling newcomers why they cannot stay. */
     spare_fd = open("/dev/null", O_RDONLY);
     print_listening();
 

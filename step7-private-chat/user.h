@@ -48,7 +48,8 @@ bool user_is_closing(const struct user *u);
 void user_send_line(struct user *u, const char *line);
 void user_send(struct user *u, const char *format, ...);
 
-/* The loop calls these when u's socket is ready to be written or read. */
+/* Called by the loop: user_flush() writes what u's socket takes of its
+ * output, user_read() takes in what the socket holds. */
 void user_flush(struct user *u);
 void user_read(struct user *u);
 

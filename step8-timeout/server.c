@@ -4,7 +4,8 @@
  * One thread serves every client. A poll() loop waits until one of the
  * sockets is ready, does what can be done without waiting, and goes back to
  * poll(). This file holds the listener, the loop and the online table; what
- * a user does, from arriving to leaving, is in user.c.
+ * a user does, from arriving to leaving, is in user.c. A user who sends
+ * nothing for -timeout seconds is told why and disconnected.
  *
  * Usage: server [-ip ADDR] [-port PORT] [-timeout SECONDS]
  */
@@ -379,8 +380,11 @@ static void say_and_close(int fd, const char *line)
     close(fd);
 }
 
-/* Milliseconds from some fixed moment, on a clock that setting the date
- * does not move. */
+/*
+ * Milliseconds from some fixed moment, on a clock that setting the date
+ * does not move. clock_gettime() fails only for a clock the system lacks,
+ * and every system this code is for has CLOCK_MONOTONIC.
+ */
 static long long now_ms(void)
 {
     struct timespec now;
@@ -398,7 +402,7 @@ static void welcome(int fd, const struct sockaddr *sa, socklen_t len)
     format_addr(sa, len, addr, sizeof addr);
     if (set_nonblocking(fd) < 0 || !(u = user_new(fd, addr)) ||
         !user_online(u)) {
-        printf("turned away %s: no room for another user\n", addr);
+        printf("turned away %s: server is full\n", addr);
         free(u);
         say_and_close(fd, SERVER_FULL);
         return;
@@ -647,6 +651,8 @@ int main(int argc, char **argv)
         perror("error: cannot set up signal handling");
         return 1;
     }
+    /* Without a spare, a full server stops listening until a user leaves,
+     * instead of telling newcomers why they cannot stay. */
     spare_fd = open("/dev/null", O_RDONLY);
     print_listening();
 

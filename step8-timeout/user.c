@@ -2,12 +2,16 @@
  * user.c - one chat user: arriving, leaving, reading and sending.
  *
  * A user owns its socket and two buffers. Bytes read from the socket wait
- * in the input buffer until a whole line has come, and each line is acted
- * on; what the server has to say to the user waits in the output buffer
- * until the socket can take it. The table of who is online belongs to
- * server.c, which user.h declares.
+ * in the input buffer until a whole line has come; what the server has to
+ * say to the user waits in the output buffer until the socket can take it.
+ * A line is a command, who, rename|NEW or to|NAME|TEXT, or else a public
+ * message; everyone hears when a user arrives or leaves.
+ * The table of who is online belongs to server.c; user.h declares the part
+ * of it that users reach.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +218,29 @@ static bool name_is_valid(const char *name, size_t len)
     return true;
 }
 
+/*
+ * Whether name has the shape of an address, "IPv4:port" or "[IPv6]:port".
+ * Newcomers are named after their addresses, so such names are kept for
+ * them: a user who took one could meet a newcomer with the same name.
+ */
+static bool name_is_address(const char *name)
+{
+    const char *colon = strrchr(name, ':');
+    const char *port = colon ? colon + 1 : "";
+    size_t host_len = colon ? (size_t)(colon - name) : 0;
+    unsigned char ip[sizeof(struct in6_addr)];
+    char host[ADDR_LEN];
+
+    if (port[0] == '\0' || port[strspn(port, "0123456789")] != '\0')
+        return false;
+    if (host_len > 2 && name[0] == '[' && name[host_len - 1] == ']') {
+        snprintf(host, sizeof host, "%.*s", (int)host_len - 2, name + 1);
+        return inet_pton(AF_INET6, host, ip) == 1;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)host_len, name);
+    return inet_pton(AF_INET, host, ip) == 1;
+}
+
 /* rename|NEW: u takes the name NEW, if it is valid and nobody has it. */
 static void user_rename(struct user *u, const char *name, size_t len)
 {
@@ -224,12 +251,20 @@ static void user_rename(struct user *u, const char *name, size_t len)
                   MAX_NAME);
         return;
     }
-    if (server_find_user(name)) {
+    if (server_find_user(name) || name_is_address(name)) {
         user_send(u, "error: name \"%s\" is already taken", name);
         return;
     }
     server_broadcast("[%s]%s is now known as %s", u->addr, u->name, name);
     snprintf(u->name, sizeof u->name, "%s", name);
+}
+
+/* Turns control characters into '?': the text can be shown, not obeyed. */
+static void show_controls(char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            text[i] = '?';
 }
 
 /*
@@ -259,7 +294,7 @@ static void user_whisper(struct user *u, char *args, size_t len)
     /* A NUL byte would cut the name short, and so name someone else. */
     to = strlen(args) == name_len ? server_find_user(args) : NULL;
     if (!to) {
-        strip_controls(args, name_len);
+        show_controls(args, name_len);
         user_send(u, "error: no user named \"%s\"", args);
         return;
     }
