@@ -46,6 +46,19 @@ skip_from_step() {
     fi
 }
 
+# repeat TEXT N: TEXT N times over, without a newline.
+repeat() {
+    local spaces
+    printf -v spaces '%*s' "$2" ''
+    printf '%s' "${spaces// /$1}"
+}
+
+# said NAME TEXT: the public message TEXT from the client's user, as long
+# as it is named after its address.
+said() {
+    printf '[%s]%s: %s' "${ADDR[$1]}" "${ADDR[$1]}" "$2"
+}
+
 # ------------------------------------------------------------ The server
 
 # start_server [ARGS...]: starts the step's server on a free port with
@@ -85,17 +98,20 @@ start_server() {
 }
 
 # wait_or_kill PID: waits for a child to exit, for $TIMEOUT seconds at
-# most, then kills it. Returns the child's exit status. The watchdog is
-# stopped with SIGKILL: until it has become the new bash it is a copy of
-# this shell, which would answer any other signal with Bats's own traps.
+# most, then kills it. Returns the child's exit status. It asks ps rather
+# than starting a watchdog process, which could outlive the test holding
+# the descriptors Bats waits on.
 wait_or_kill() {
-    local pid=$1 watchdog status=0
-    bash -c 'sleep "$1"; kill -KILL "$2"' watchdog "$TIMEOUT" "$pid" \
-        >/dev/null 2>&1 3>&- &
-    watchdog=$!
+    local pid=$1 deadline=$((SECONDS + TIMEOUT)) state status=0
+    # Until it is reaped, a child that exited is a zombie (Z).
+    while state=$(ps -o stat= -p "$pid") && [[ $state != Z* ]]; do
+        if ((SECONDS > deadline)); then
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.02
+    done
     wait "$pid" || status=$?
-    kill -KILL "$watchdog" 2>/dev/null || true
-    wait "$watchdog" 2>/dev/null || true
     return "$status"
 }
 

@@ -145,6 +145,7 @@ have_ipv6() {
 }
 
 @test "when no descriptor is left, a newcomer hears 'error: server is full'" {
+    [[ -z ${VALGRIND:-} ]] || skip "valgrind keeps descriptors of its own"
     SERVER_FD_LIMIT=24 start_server
     local i users
     # More clients than the server has descriptors for.
@@ -169,6 +170,7 @@ have_ipv6() {
 }
 
 @test "a full server does not spin while newcomers wait" {
+    [[ -z ${VALGRIND:-} ]] || skip "valgrind keeps descriptors of its own"
     [[ -r /proc/self/stat ]] || skip "needs /proc to measure processor time"
     SERVER_FD_LIMIT=24 start_server
     local i before after

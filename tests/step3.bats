@@ -4,11 +4,6 @@
 
 load helpers
 
-# A line of N copies of a character.
-repeat() {
-    head -c "$2" /dev/zero | tr '\0' "$1"
-}
-
 # check_sequence PREFIX N PAD: checks that stdin is the lines
 # "PREFIX00001 PAD" up to "PREFIX<N> PAD", in order, each once.
 check_sequence() {
