@@ -5,6 +5,7 @@ STEPS := $(shell ls -d step[0-9]*-*/ 2>/dev/null | sed 's:/$$::' | sort -V)
 LAST  := $(lastword $(STEPS))
 IP    ?= 127.0.0.1
 PORT  ?= 8888
+ARGS  ?=
 
 # The pid and directory of the server that `make stepN` left running.
 PIDFILE := .server.pid
@@ -17,7 +18,8 @@ all:
 
 help:
 	@echo "make stepN        build step N and start its server in the background"
-	@echo "                  on $(IP):$(PORT) (IP=, PORT= to change), log in stepN-*/server.log"
+	@echo "                  on $(IP):$(PORT) (IP=, PORT= to change, ARGS= for more"
+	@echo "                  options, such as ARGS='-timeout 10'), log in stepN-*/server.log"
 	@echo "make stop         stop that server"
 	@echo "make run          the finished server ($(LAST)) in the foreground"
 	@echo "make client       the menu client, against $(IP):$(PORT)"
@@ -35,7 +37,7 @@ step%: stop
 	@dir="$(call step_dir,$*)"; \
 	if [ -z "$$dir" ]; then echo "error: there is no step $*" >&2; exit 1; fi; \
 	$(MAKE) --no-print-directory -s -C "$$dir" || exit 1; \
-	"$$dir/server" -ip "$(IP)" -port "$(PORT)" >"$$dir/server.log" 2>&1 & \
+	"$$dir/server" -ip "$(IP)" -port "$(PORT)" $(ARGS) >"$$dir/server.log" 2>&1 & \
 	echo "$$! $$dir" >$(PIDFILE); \
 	for i in $$(seq 50); do \
 		if grep -q '^listening on' "$$dir/server.log"; then \
@@ -63,7 +65,7 @@ stop:
 
 run:
 	@$(MAKE) --no-print-directory -s -C $(LAST)
-	$(LAST)/server -ip $(IP) -port $(PORT)
+	$(LAST)/server -ip $(IP) -port $(PORT) $(ARGS)
 
 client:
 	@dir="$(call step_dir,9)"; \
