@@ -27,7 +27,7 @@ help:
 	@echo "make test         every suite against every step that has its feature"
 	@echo "make test-stepN   suites 1..N against step N"
 	@echo "make test SANITIZE=1   the same, built with ASan and UBSan"
-	@echo "make memcheck     suites 1..N against the last step, under valgrind"
+	@echo "make memcheck     suites 1..N against the last step (or STEP=N), under valgrind"
 	@echo "make diff STEP=N  what step N changed since step N-1"
 	@echo "make clean        remove every build output and log"
 
@@ -83,7 +83,9 @@ test-step%:
 
 memcheck:
 	@command -v valgrind >/dev/null || { echo "error: install valgrind" >&2; exit 1; }
-	@VALGRIND=1 tests/run $(LAST)
+	@dir="$(if $(STEP),$(call step_dir,$(STEP)),$(LAST))"; \
+	if [ -z "$$dir" ]; then echo "error: there is no step $(STEP)" >&2; exit 1; fi; \
+	VALGRIND=1 tests/run "$$dir"
 
 # The code step N changed: README.md is prose, the rest are build outputs.
 diff:

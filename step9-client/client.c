@@ -250,46 +250,41 @@ static bool send_private(struct client *c, const char *text)
     return send_checked(c, line);
 }
 
-/* Acts on one typed line, according to the mode. Returns false if the
- * connection broke. */
+/*
+ * Acts on one typed line, according to the mode. Away from the menu, exit
+ * goes back to it and an empty line does nothing. Returns false if the
+ * connection broke.
+ */
 static bool handle_typed_line(struct client *c, const char *line)
 {
-    bool leaving = strcmp(line, "exit") == 0;
     char command[MAX_LINE + 16];
 
-    switch (c->mode) {
-    case AT_MENU:
+    if (c->mode == AT_MENU)
         return choose(c, line);
-    case PUBLIC_CHAT:
-        if (leaving)
-            show_menu(c);
-        else if (line[0] != '\0')
-            return send_checked(c, line);
+    if (strcmp(line, "exit") == 0) {
+        show_menu(c);
         return true;
+    }
+    if (line[0] == '\0')
+        return true;
+    switch (c->mode) {
+    case PUBLIC_CHAT:
+        return send_checked(c, line);
     case CHOOSING_PEER:
-        if (leaving) {
-            show_menu(c);
-        } else if (line[0] != '\0') {
-            snprintf(c->peer, sizeof c->peer, "%s", line);
-            c->mode = PRIVATE_CHAT;
-            printf(">>> private chat with %s: type a message, "
-                   "or exit to go back\n",
-                   c->peer);
-            fflush(stdout);
-        }
+        snprintf(c->peer, sizeof c->peer, "%s", line);
+        c->mode = PRIVATE_CHAT;
+        printf(">>> private chat with %s: type a message, or exit to go back\n",
+               c->peer);
+        fflush(stdout);
         return true;
     case PRIVATE_CHAT:
-        if (leaving)
-            show_menu(c);
-        else if (line[0] != '\0')
-            return send_private(c, line);
-        return true;
+        return send_private(c, line);
     case RENAMING:
         show_menu(c);
-        if (leaving || line[0] == '\0')
-            return true;
         snprintf(command, sizeof command, "rename|%s", line);
         return send_checked(c, command);
+    case AT_MENU:
+        break;
     }
     return true;
 }
