@@ -316,6 +316,7 @@ void server_remove_user(struct user *u)
     user_count--;
 }
 
+/* The table itself, lent to users to read: who lists it. */
 struct user **server_online(size_t *count)
 {
     *count = user_count;

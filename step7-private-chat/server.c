@@ -316,12 +316,14 @@ void server_remove_user(struct user *u)
     user_count--;
 }
 
+/* The table itself, lent to users to read: who lists it. */
 struct user **server_online(size_t *count)
 {
     *count = user_count;
     return users;
 }
 
+/* Users being closed have left already: their names are free. */
 struct user *server_find_user(const char *name)
 {
     for (size_t i = 0; i < user_count; i++)
