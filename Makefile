@@ -31,12 +31,14 @@ help:
 	@echo "make diff STEP=N  what step N changed since step N-1"
 	@echo "make clean        remove every build output and log"
 
-# make stepN: stop any server an earlier `make stepN` started, then start
-# step N's in the background and return once it listens, or fail saying why.
-step%: stop
+# make stepN: build step N, stop any server an earlier `make stepN` started,
+# and start step N's in the background; return once it listens, or fail
+# saying why.
+step%:
 	@dir="$(call step_dir,$*)"; \
 	if [ -z "$$dir" ]; then echo "error: there is no step $*" >&2; exit 1; fi; \
 	$(MAKE) --no-print-directory -s -C "$$dir" || exit 1; \
+	$(MAKE) --no-print-directory -s stop; \
 	"$$dir/server" -ip "$(IP)" -port "$(PORT)" $(ARGS) >"$$dir/server.log" 2>&1 & \
 	echo "$$! $$dir" >$(PIDFILE); \
 	for i in $$(seq 50); do \
@@ -56,11 +58,11 @@ step%: stop
 stop:
 	@if [ -f $(PIDFILE) ]; then \
 		read pid dir <$(PIDFILE); rm -f $(PIDFILE); \
-		if [ "$$(ps -o comm= -p $$pid 2>/dev/null)" = server ]; then \
+		case "$$(ps -o comm= -p $$pid 2>/dev/null)" in *server) \
 			kill $$pid; \
 			while kill -0 $$pid 2>/dev/null; do sleep 0.1; done; \
-			echo "stopped the $$dir server"; \
-		fi; \
+			echo "stopped the $$dir server";; \
+		esac; \
 	fi
 
 run:
@@ -92,11 +94,12 @@ diff:
 	@if [ -z "$(STEP)" ]; then echo "usage: make diff STEP=N" >&2; exit 2; fi
 	@new="$(call step_dir,$(STEP))"; \
 	old="$(call step_dir,$(shell expr $(STEP) - 1 2>/dev/null))"; \
-	if [ -z "$$new" ] || [ -z "$$old" ]; then \
-		echo "error: step $(STEP) has no earlier step to compare with" >&2; exit 2; \
+	if [ -z "$$new" ]; then echo "error: there is no step $(STEP)" >&2; exit 2; fi; \
+	if [ -z "$$old" ]; then \
+		echo "error: step $(STEP) is the first: read $$new/README.md" >&2; exit 2; \
 	fi; \
 	diff -ruN -x README.md -x server -x client -x '*.o' -x '*.log' \
-		-x .build-flags "$$old" "$$new"; \
+		-x '*.dSYM' -x .build-flags "$$old" "$$new"; \
 	status=$$?; [ $$status -le 1 ] || [ $$status -gt 128 ]
 
 clean:

@@ -28,6 +28,8 @@
 #define READ_CHUNK   16384 /* bytes taken from stdin or the socket at once */
 #define MAX_LINE     4096  /* the longest line the server accepts */
 
+#define GOODBYE_WAIT_MS 2000 /* for the server's last lines, on leaving */
+
 /* ------------------------------------------------------- Data structures */
 
 /* What the next typed line means. */
@@ -96,11 +98,13 @@ static const char *option_value(int argc, char **argv, int *i, const char *name)
     return argv[++*i];
 }
 
+/* A server listens on a port from 1 to 65535. */
 static bool port_is_valid(const char *port)
 {
     size_t len = strspn(port, "0123456789");
 
-    return len > 0 && len <= 5 && port[len] == '\0' && atol(port) <= 65535;
+    return len > 0 && len <= 5 && port[len] == '\0' && atol(port) >= 1 &&
+           atol(port) <= 65535;
 }
 
 static void parse_options(int argc, char **argv, struct options *opts)
@@ -120,7 +124,7 @@ static void parse_options(int argc, char **argv, struct options *opts)
         }
     }
     if (!port_is_valid(opts->port))
-        usage_error("invalid port (use 0-65535):", opts->port);
+        usage_error("invalid port (use 1-65535):", opts->port);
 }
 
 /* ------------------------------------------------------------ Connecting */
@@ -334,12 +338,12 @@ enum { KEYBOARD, SERVER };
 
 /*
  * Copies what the server sent to stdout as it comes. Returns false when
- * the connection has ended.
+ * the connection has ended, and says so unless the user was leaving.
  */
-static bool show_from_server(int sock)
+static bool show_from_server(struct client *c)
 {
     char chunk[READ_CHUNK];
-    ssize_t n = read(sock, chunk, sizeof chunk);
+    ssize_t n = read(c->sock, chunk, sizeof chunk);
 
     if (n > 0) {
         fwrite(chunk, 1, (size_t)n, stdout);
@@ -348,45 +352,64 @@ static bool show_from_server(int sock)
     }
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return true;
-    if (n == 0)
-        fprintf(stderr, "the server closed the connection\n");
-    else
+    if (n < 0)
         fprintf(stderr, "error: connection lost: %s\n", strerror(errno));
+    else if (!c->quit)
+        fprintf(stderr, "the server closed the connection\n");
     return false;
+}
+
+/* Reads what was typed. Returns false if stdin or the connection broke. */
+static bool take_keyboard(struct client *c)
+{
+    char chunk[READ_CHUNK];
+    ssize_t n = read(STDIN_FILENO, chunk, sizeof chunk);
+
+    if (n == 0)
+        c->quit = true; /* the end of input: leave as if 0 was chosen */
+    if (n > 0)
+        return take_typed(c, chunk, (size_t)n);
+    if (n < 0 && errno != EINTR && errno != EAGAIN) {
+        perror("error: cannot read stdin");
+        return false;
+    }
+    return true;
 }
 
 /*
  * Serves the keyboard and the server until the user leaves (status 0) or
  * the connection ends (status 1).
+ *
+ * Leaving, the client does not just close the socket: the server may still
+ * have lines on their way, answers to the last things sent, and closing
+ * with them unread makes the system reset the connection. Instead,
+ * shutdown() tells the server that nothing more will come; the server sends
+ * what it still has and closes, and the client shows it all and ends.
  */
 static int run(struct client *c)
 {
     struct pollfd watch[2] = {{STDIN_FILENO, POLLIN, 0}, {c->sock, POLLIN, 0}};
-    char chunk[READ_CHUNK];
+    int ready;
 
     show_menu(c);
     for (;;) {
-        if (poll(watch, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
+        ready = poll(watch, 2, c->quit ? GOODBYE_WAIT_MS : -1);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready < 0) {
             perror("error: poll");
             return 1;
         }
-        if (watch[SERVER].revents && !show_from_server(c->sock))
+        if (ready == 0)
+            return 0; /* leaving, and the server took too long to close */
+        if (watch[SERVER].revents && !show_from_server(c))
+            return c->quit ? 0 : 1;
+        if (watch[KEYBOARD].revents && !take_keyboard(c))
             return 1;
-        if (watch[KEYBOARD].revents) {
-            ssize_t n = read(STDIN_FILENO, chunk, sizeof chunk);
-
-            if (n == 0)
-                return 0; /* end of input: leave as if 0 was chosen */
-            if (n < 0 && errno != EINTR && errno != EAGAIN) {
-                perror("error: cannot read stdin");
-                return 1;
-            }
-            if (n > 0 && !take_typed(c, chunk, (size_t)n))
-                return 1;
-            if (c->quit)
-                return 0;
+        if (c->quit && watch[KEYBOARD].fd >= 0) {
+            if (shutdown(c->sock, SHUT_WR) < 0)
+                return 0; /* the connection is gone already */
+            watch[KEYBOARD].fd = -1; /* poll() skips it from now on */
         }
     }
 }

@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -33,8 +32,8 @@
 #define DEFAULT_IP   "127.0.0.1"
 #define DEFAULT_PORT "8888"
 
-#define DEFAULT_TIMEOUT "300"            /* seconds a user may stay silent */
-#define MAX_TIMEOUT     (INT_MAX / 1000) /* poll() counts in milliseconds */
+#define DEFAULT_TIMEOUT "300"     /* seconds a user may stay silent */
+#define MAX_TIMEOUT     "2000000" /* times 1000, it fits poll()'s int */
 
 #define SERVER_FULL "error: server is full\n"
 
@@ -111,8 +110,8 @@ static bool timeout_is_valid(const char *seconds)
 {
     size_t len = strspn(seconds, "0123456789");
 
-    return len > 0 && len <= 7 && seconds[len] == '\0' &&
-           atol(seconds) <= MAX_TIMEOUT;
+    return len > 0 && len <= strlen(MAX_TIMEOUT) && seconds[len] == '\0' &&
+           atol(seconds) <= atol(MAX_TIMEOUT);
 }
 
 static void parse_options(int argc, char **argv, struct options *opts)
@@ -136,7 +135,8 @@ static void parse_options(int argc, char **argv, struct options *opts)
     if (!port_is_valid(opts->port))
         usage_error("invalid port (use 0-65535):", opts->port);
     if (!timeout_is_valid(opts->timeout))
-        usage_error("invalid timeout (use 0 or more seconds):", opts->timeout);
+        usage_error("invalid timeout (use 0 to " MAX_TIMEOUT " seconds):",
+                    opts->timeout);
 }
 
 /* ------------------------------------------------------------- Addresses */

@@ -225,7 +225,8 @@ teardown() {
     start_server
     join bob
     printf '3\ncarol\n1\nfrom a script\nexit\n0\n' |
-        timeout "$TIMEOUT" "$STEP_DIR/client" -port "$PORT" >/dev/null
+        timeout "$TIMEOUT" "$STEP_DIR/client" -port "$PORT" \
+            >"$BATS_TEST_TMPDIR/script.out"
     wait_for_log "^connected " 2
     local addr
     addr=$(sed -n 's/^connected //p' "$SERVER_LOG" | tail -n 1)
@@ -233,6 +234,9 @@ teardown() {
     expect bob "[$addr]$addr is now known as carol"
     expect bob "[$addr]carol: from a script"
     expect bob "[$addr]carol is offline"
+    # It left cleanly, after showing the answers to its last lines.
+    wait_for_log_line "disconnected $addr (left)"
+    grep -qxF "[$addr]carol: from a script" "$BATS_TEST_TMPDIR/script.out"
 }
 
 @test "client: -ip ::1 reaches a server on IPv6" {
