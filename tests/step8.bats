@@ -58,6 +58,14 @@ keep_busy_until() {
     [[ ${stderr_lines[0]} == "error: missing value for -timeout" ]]
 }
 
+@test "the longest timeout is 2000000 seconds, and the error names it" {
+    run --separate-stderr "$STEP_DIR/server" -port 0 -timeout 2000001
+    ((status == 2))
+    [[ ${stderr_lines[0]} == "error: invalid timeout (use 0 to 2000000 seconds): 2000001" ]]
+    start_server -timeout 2000000
+    join alice
+}
+
 @test "a silent user hears 'disconnected: idle for 2 seconds', then is closed" {
     start_server -timeout 2
     local start elapsed
