@@ -95,16 +95,6 @@ have_ipv6() {
     done
 }
 
-@test "a client that never reads holds nobody up" {
-    start_server
-    connect idle
-    local i
-    for ((i = 1; i <= 20; i++)); do
-        join "u$i"
-    done
-    wait_for u1 "[${ADDR[u20]}]${ADDR[u20]} is online"
-}
-
 @test "shutdown: the goodbye comes after every line already queued" {
     start_server
     join alice
