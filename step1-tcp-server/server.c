@@ -1,24 +1,18 @@
 /*
  * server.c - a TCP server that accepts connections and keeps them open.
  *
- * One thread serves every client. A poll() loop waits until one of the
- * sockets is ready, does what can be done without waiting, and goes back to
- * poll(). Nothing is said to anyone yet: each connection is logged, its
- * input is read and thrown away, and its departure is logged.
- *
- * Usage: server [-ip ADDR] [-port PORT]
+ * One thread serves every client: a poll() loop sleeps until a socket is
+ * ready, and does what can be done without waiting. Nothing is said to
+ * anyone yet: arrivals and departures are logged, what clients send dropped.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,10 +25,6 @@
 #define REASON_LEN 64    /* why a user was disconnected, for the log */
 #define READ_CHUNK 16384 /* bytes taken from a socket in one read() */
 
-#define SERVER_FULL "error: server is full\n"
-
-/* ------------------------------------------------------- Data structures */
-
 /* One connected client. */
 struct user {
     int fd;                        /* its socket */
@@ -42,123 +32,77 @@ struct user {
     char close_reason[REASON_LEN]; /* set once the user is to be closed */
 };
 
-static int listener = -1;           /* the listening socket */
-static int wake_pipe[2] = {-1, -1}; /* signal handler -> poll loop */
-static int spare_fd = -1;           /* a descriptor held back, see below */
-static bool accepting = true;       /* false while no descriptor is free */
-
+static const char *listen_ip = DEFAULT_IP, *listen_port = DEFAULT_PORT;
+static int listener = -1;   /* the listening socket */
 static struct user **users; /* everyone connected, oldest first */
-static size_t user_count, user_cap;
+static size_t user_count;
 
 /* ----------------------------------------------------------- The options */
 
-struct options {
-    const char *ip;
-    const char *port;
-};
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: server [-ip ADDR] [-port PORT]\n"
-                 "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
-                 "  -port PORT  port to listen on, 0 for any free one"
-                 " (default " DEFAULT_PORT ")\n");
-}
+static const char usage[] =
+    "usage: server [-ip ADDR] [-port PORT]\n"
+    "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
+    "  -port PORT  port to listen on, 0 for any free one"
+    " (default " DEFAULT_PORT ")\n";
 
 /* Reports a mistake on the command line and exits with status 2. */
 static void usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "error: %s %s\n", what, arg);
-    usage(stderr);
+    fprintf(stderr, "error: %s %s\n%s", what, arg, usage);
     exit(2);
 }
 
-/*
- * If argv[*i] is the option -NAME (or --NAME), returns its value, taken
- * from "-NAME=VALUE" or else from the next argument, as Go's flag package
- * does. Returns NULL if argv[*i] is not that option.
- */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-    const char *arg = argv[*i];
-    size_t len = strlen(name);
-
-    if (arg[0] != '-')
-        return NULL;
-    arg += arg[1] == '-' ? 2 : 1;
-    if (strncmp(arg, name, len) != 0)
-        return NULL;
-    if (arg[len] == '=')
-        return arg + len + 1;
-    if (arg[len] != '\0')
-        return NULL;
-    if (*i + 1 >= argc)
-        usage_error("missing value for", argv[*i]);
-    return argv[++*i];
-}
-
-/* A port is a number from 0 to 65535; 0 asks the system for a free one. */
-static bool port_is_valid(const char *port)
-{
-    size_t len = strspn(port, "0123456789");
-
-    return len > 0 && len <= 5 && port[len] == '\0' && atol(port) <= 65535;
-}
-
-static void parse_options(int argc, char **argv, struct options *opts)
+/* Sets the options from the command line: "-port 9000", "-port=9000". */
+static void parse_options(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
-        const char *value;
+        char *option = argv[i], *value = strchr(option, '=');
+        const char **slot;
 
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
+        if (strcmp(option, "-h") == 0) {
+            printf("%s", usage);
             exit(0);
-        } else if ((value = option_value(argc, argv, &i, "ip"))) {
-            opts->ip = value;
-        } else if ((value = option_value(argc, argv, &i, "port"))) {
-            opts->port = value;
-        } else {
-            usage_error("unknown option", argv[i]);
         }
+        if (value)
+            *value++ = '\0'; /* "-port=9000": "-port" and "9000" */
+        slot = strcmp(option, "-ip") == 0     ? &listen_ip
+               : strcmp(option, "-port") == 0 ? &listen_port
+                                              : NULL;
+        if (!slot)
+            usage_error("unknown option", option);
+        if (!value && ++i == argc)
+            usage_error("missing value for", option);
+        *slot = value ? value : argv[i];
     }
-    if (!port_is_valid(opts->port))
-        usage_error("invalid port (use 0-65535):", opts->port);
-}
-
-/* ------------------------------------------------------------- Addresses */
-
-/*
- * Writes "host:port" into out, with brackets around an IPv6 host,
- * "[::1]:8888", so that the port stands apart from the address's own colons.
- */
-static void join_host_port(const char *host, const char *port, char *out,
-                           size_t size)
-{
-    const char *format = strchr(host, ':') ? "[%s]:%s" : "%s:%s";
-
-    snprintf(out, size, format, host, port);
-}
-
-/* Writes a socket address as text, in the form of join_host_port(). */
-static void format_addr(const struct sockaddr *sa, socklen_t len, char *out,
-                        size_t size)
-{
-    char host[ADDR_LEN], port[sizeof "65535"];
-    int err = getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-                          NI_NUMERICHOST | NI_NUMERICSERV);
-
-    if (err != 0)
-        snprintf(out, size, "unknown address (%s)", gai_strerror(err));
-    else
-        join_host_port(host, port, out, size);
+    /* A port is a number of 1 to 5 digits, at most 65535. */
+    if (!listen_port[0] || listen_port[strspn(listen_port, "0123456789")] ||
+        strlen(listen_port) > 5 || atol(listen_port) > 65535)
+        usage_error("invalid port (use 0-65535):", listen_port);
 }
 
 /* ------------------------------------------------------------- Listening */
 
-/*
- * Makes every read, write and accept on fd return at once, with EAGAIN
- * when it would have to wait: the server must never stop for one client.
- */
+/* Writes "host:port", or "[host]:port" to set an IPv6 host's colons apart. */
+static void join_host_port(const char *host, const char *port, char *out)
+{
+    snprintf(out, ADDR_LEN, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
+             port);
+}
+
+/* Writes a socket address as text, as join_host_port() does. */
+static void format_addr(const struct sockaddr *sa, socklen_t len, char *out)
+{
+    char host[ADDR_LEN], port[sizeof "65535"];
+
+    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(out, ADDR_LEN, "an unknown address");
+    else
+        join_host_port(host, port, out);
+}
+
+/* Makes every read, write and accept on fd return at once, with EAGAIN
+ * when it would have to wait: the one thread must never stop for one. */
 static int set_nonblocking(int fd)
 {
     int flags = fcntl(fd, F_GETFL);
@@ -166,429 +110,191 @@ static int set_nonblocking(int fd)
     return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-/* Opens one non-blocking listening socket; -1 with errno set on failure. */
-static int open_listener(const struct addrinfo *ai)
-{
-    int yes = 1;
-    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-
-    if (fd < 0)
-        return -1;
-    /*
-     * After a restart the old connections linger for a while in TIME_WAIT;
-     * without SO_REUSEADDR, bind() would refuse the port until they are gone.
-     */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-        listen(fd, SOMAXCONN) < 0 || set_nonblocking(fd) < 0) {
-        int saved = errno;
-
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
-}
-
-/*
- * Listens on ip:port. getaddrinfo() turns the text into socket addresses,
- * IPv4 or IPv6 alike, and the first one that works is used. Returns the
- * listening socket, or -1 after saying on stderr why there is none.
- */
+/* Returns a socket listening on ip:port, or -1 after saying why not. */
 static int listen_on(const char *ip, const char *port)
 {
-    struct addrinfo hints, *found;
+    struct addrinfo hints = {0}, *found, *ai;
     char where[ADDR_LEN];
-    int fd = -1, err;
+    int fd = -1, yes = 1, err;
 
-    memset(&hints, 0, sizeof hints);
+    join_host_port(ip, port, where);
+    /* The text made into socket addresses, IPv4 or IPv6 as the text is. */
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    join_host_port(ip, port, where, sizeof where);
-
     err = getaddrinfo(ip, port, &hints, &found);
     if (err != 0) {
         fprintf(stderr, "error: cannot listen on %s: %s\n", where,
                 gai_strerror(err));
         return -1;
     }
-    for (struct addrinfo *ai = found; ai && fd < 0; ai = ai->ai_next)
-        fd = open_listener(ai);
+    for (ai = found; ai && fd < 0; ai = ai->ai_next) {
+        /* A socket: one end of a TCP connection (SOCK_STREAM). */
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        /* SO_REUSEADDR lets a restarted server bind() while its old
+         * connections linger in TIME_WAIT. bind() takes the address;
+         * listen() queues the clients that connect, for accept(). */
+        if (fd < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) < 0 ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+            listen(fd, SOMAXCONN) < 0 || set_nonblocking(fd) < 0) {
+            err = errno; /* close() may change errno */
+            if (fd >= 0)
+                close(fd);
+            fd = -1;
+        }
+    }
     if (fd < 0)
         fprintf(stderr, "error: cannot listen on %s: %s\n", where,
-                strerror(errno));
+                strerror(err));
     freeaddrinfo(found);
     return fd;
 }
 
-/* Prints the address really listened on: with port 0 the system chose. */
-static void print_listening(void)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    char addr[ADDR_LEN];
+/* ------------------------------------------------------------- The users */
 
-    if (getsockname(listener, (struct sockaddr *)&ss, &len) < 0) {
-        perror("error: getsockname");
-        return;
-    }
-    format_addr((struct sockaddr *)&ss, len, addr, sizeof addr);
-    printf("listening on %s\n", addr);
-}
-
-/*
- * Lets the server hold as many connections as the system allows: the soft
- * limit on open descriptors is often 1024, the hard limit far higher. Some
- * systems (macOS) refuse an unlimited value; the soft limit then stays.
- */
-static void raise_fd_limit(void)
-{
-    struct rlimit lim;
-
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
-    }
-}
-
-/* --------------------------------------------------------------- Signals */
-
-/*
- * SIGINT and SIGTERM ask the server to stop. A signal handler may safely do
- * very little, and a flag it set could be missed if the signal landed just
- * before poll() began to wait. So the handler writes a byte into a pipe that
- * poll() watches, and the loop wakes up and shuts down in its own time.
- */
-static void on_stop_signal(int sig)
-{
-    int saved_errno = errno;
-
-    (void)sig;
-    if (write(wake_pipe[1], "", 1) < 0) {
-        /* The pipe is full, so a wake-up is already waiting. */
-    }
-    errno = saved_errno;
-}
-
-static int catch_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    /*
-     * Writing to a socket whose peer has gone raises SIGPIPE, which would
-     * kill the server. Ignored, it turns into an EPIPE error from write().
-     */
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) < 0)
-        return -1;
-    if (pipe(wake_pipe) < 0 || set_nonblocking(wake_pipe[0]) < 0 ||
-        set_nonblocking(wake_pipe[1]) < 0)
-        return -1;
-    sa.sa_handler = on_stop_signal;
-    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
-        return -1;
-    return 0;
-}
-
-/* ----------------------------------------------------------------- Users */
-
-static struct user *user_new(int fd, const char *addr)
-{
-    struct user *u = calloc(1, sizeof *u);
-
-    if (!u)
-        return NULL;
-    u->fd = fd;
-    snprintf(u->addr, sizeof u->addr, "%s", addr);
-    return u;
-}
-
-static void user_free(struct user *u)
-{
-    close(u->fd);
-    free(u);
-}
-
-/*
- * Marks u to be closed at the end of this loop turn, not at once: other
- * code may still be walking the table. The first reason is the one logged.
- */
-static void user_close(struct user *u, const char *reason)
-{
-    if (u->close_reason[0] == '\0')
-        snprintf(u->close_reason, sizeof u->close_reason, "%s", reason);
-}
-
-static bool user_is_closing(const struct user *u)
-{
-    return u->close_reason[0] != '\0';
-}
-
-/* ------------------------------------------------------- The users table */
-
-/* Appends u to the table, which so stays in order of arrival. */
-static bool server_add_user(struct user *u)
-{
-    if (user_count == user_cap) {
-        size_t cap = user_cap ? 2 * user_cap : 16;
-        struct user **grown = realloc(users, cap * sizeof *grown);
-
-        if (!grown)
-            return false;
-        users = grown;
-        user_cap = cap;
-    }
-    users[user_count++] = u;
-    return true;
-}
-
-/* Takes u out of the table; the others keep their order. */
-static void server_remove_user(struct user *u)
-{
-    size_t i = 0;
-
-    while (i < user_count && users[i] != u)
-        i++;
-    if (i == user_count)
-        return;
-    memmove(&users[i], &users[i + 1], (user_count - i - 1) * sizeof *users);
-    user_count--;
-}
-
-/* ----------------------------------------------------------------- Input */
-
-/*
- * Reads what u's socket holds. Nothing is done with the bytes yet, but they
- * must be read all the same: unread, they would fill the socket's buffers
- * and the client's writes would stall. End of stream or an error marks u
- * for closing; EAGAIN only means there was nothing after all.
- */
+/* Reads what u's socket holds and throws it away: unread, it would stall
+ * the client. At the end of the stream (0) or an error, u is marked to be
+ * closed: taking it out of the table now would shift it under the loop. */
 static void user_read(struct user *u)
 {
     char chunk[READ_CHUNK];
     ssize_t n = read(u->fd, chunk, sizeof chunk);
 
-    if (n == 0)
-        user_close(u, "left");
-    else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        user_close(u, strerror(errno));
+    if (n == 0 ||
+        (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        snprintf(u->close_reason, sizeof u->close_reason, "%s",
+                 n == 0 ? "left" : strerror(errno));
 }
 
-/* ------------------------------------------------------------- Newcomers */
-
-/*
- * Writes one last line to a socket and closes it. It is used only on
- * sockets nothing else was written to, so the send buffer has room and the
- * write cannot block.
- */
-static void say_and_close(int fd, const char *line)
+/* Closes, logs and forgets every user marked for closing. */
+static void reap_closed_users(void)
 {
-    if (write(fd, line, strlen(line)) < 0) {
-        /* The client has already gone: nothing more to do. */
+    size_t kept = 0;
+
+    for (size_t i = 0; i < user_count; i++) {
+        struct user *u = users[i];
+
+        if (u->close_reason[0] == '\0') {
+            users[kept++] = u;
+        } else {
+            printf("disconnected %s (%s)\n", u->addr, u->close_reason);
+            close(u->fd);
+            free(u);
+        }
     }
-    close(fd);
+    user_count = kept;
 }
 
-/* Makes a user of a freshly accepted socket. */
-static void welcome(int fd, const struct sockaddr *sa, socklen_t len)
+/* Adds a user for a new socket at the end of the table, in order of
+ * arrival. Returns false when memory runs out. */
+static bool user_add(int fd, const char *addr)
 {
-    char addr[ADDR_LEN];
-    struct user *u = NULL;
+    struct user *u = calloc(1, sizeof *u);
+    struct user **grown = realloc(users, (user_count + 1) * sizeof *grown);
 
-    format_addr(sa, len, addr, sizeof addr);
-    if (set_nonblocking(fd) < 0 || !(u = user_new(fd, addr)) ||
-        !server_add_user(u)) {
-        printf("turned away %s: server is full\n", addr);
+    if (grown)
+        users = grown;
+    if (!u || !grown) {
         free(u);
-        say_and_close(fd, SERVER_FULL);
-        return;
+        return false;
     }
-    printf("connected %s\n", u->addr);
+    u->fd = fd;
+    snprintf(u->addr, sizeof u->addr, "%s", addr);
+    users[user_count++] = u;
+    return true;
 }
 
-/*
- * accept() failed for lack of descriptors. A connection left in the queue
- * would make poll() report the listener ready again at once, and the loop
- * would spin. The spare descriptor held back for this moment is released,
- * which makes room to accept the newcomer, tell it why it cannot stay and
- * close it; then the spare is taken again. Returns false if a newcomer is
- * still waiting.
- */
-static bool turn_away_newcomer(void)
-{
-    int fd;
-    bool nobody_waiting;
-
-    if (spare_fd >= 0)
-        close(spare_fd);
-    fd = accept(listener, NULL, NULL);
-    /* The first accept() can fail for lack of a descriptor before it looks
-     * for a connection: there may be none waiting at all. */
-    nobody_waiting = fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-    if (fd >= 0) {
-        printf("turned away a connection: server is full\n");
-        say_and_close(fd, SERVER_FULL);
-    }
-    spare_fd = open("/dev/null", O_RDONLY);
-    return fd >= 0 || nobody_waiting;
-}
-
-/* Accepts every connection waiting on the listener. */
+/* Takes in every client waiting in the listener's queue. */
 static void accept_newcomers(void)
 {
     for (;;) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
+        char addr[ADDR_LEN];
+        /* The next client in the queue: a new socket, and its address. */
         int fd = accept(listener, (struct sockaddr *)&ss, &len);
 
-        if (fd >= 0) {
-            welcome(fd, (struct sockaddr *)&ss, len);
-        } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                   errno == ENOMEM) {
-            /* If the newcomer cannot even be turned away, stop listening
-             * until a user leaves, rather than fail on every turn. */
-            if (!turn_away_newcomer())
-                accepting = false;
+        /* EAGAIN: nobody else waits (or EINTR: next turn). A shortcut: out
+         * of descriptors (EMFILE), the newcomer stays queued and the loop
+         * spins until a user leaves. */
+        if (fd < 0)
             return;
-        } else if (errno != EINTR && errno != ECONNABORTED) {
-            return; /* EAGAIN: nobody else is waiting */
+        format_addr((struct sockaddr *)&ss, len, addr);
+        if (set_nonblocking(fd) < 0 || !user_add(fd, addr)) {
+            printf("error: cannot take in %s: %s\n", addr, strerror(errno));
+            close(fd);
+            continue;
         }
+        printf("connected %s\n", addr);
     }
-}
-
-/* A user left, so a descriptor is free again: listen again if we stopped. */
-static void resume_accepting(void)
-{
-    if (spare_fd < 0)
-        spare_fd = open("/dev/null", O_RDONLY);
-    accepting = true;
 }
 
 /* -------------------------------------------------------------- The loop */
 
-/* The first slots of the poll set; one slot per user follows, in order. */
-enum { WAKE_SLOT, LISTEN_SLOT, FIRST_USER_SLOT };
+/* The listener's slot in the poll set; one slot per user follows, in order. */
+enum { LISTEN_SLOT, FIRST_USER_SLOT };
 
-static struct pollfd *pollfds;
-static size_t pollfd_cap;
+static struct pollfd *pollfds; /* what poll() waits for */
 
-/* Fills pollfds with what the next poll() waits for. */
-static bool watch_list(void)
+/* Fills pollfds for the next turn: newcomers on the listener, input from
+ * every user. */
+static void watch_list(void)
 {
     size_t need = FIRST_USER_SLOT + user_count;
+    struct pollfd *grown = realloc(pollfds, need * sizeof *grown);
 
-    if (need > pollfd_cap) {
-        struct pollfd *grown = realloc(pollfds, need * sizeof *grown);
-
-        if (!grown)
-            return false;
-        pollfds = grown;
-        pollfd_cap = need;
+    if (!grown) {
+        fprintf(stderr, "error: out of memory\n");
+        exit(1);
     }
-    pollfds[WAKE_SLOT].fd = wake_pipe[0];
-    pollfds[LISTEN_SLOT].fd = accepting ? listener : -1; /* -1: skipped */
+    pollfds = grown;
+    pollfds[LISTEN_SLOT] = (struct pollfd){listener, POLLIN, 0};
     for (size_t i = 0; i < user_count; i++)
-        pollfds[FIRST_USER_SLOT + i].fd = users[i]->fd;
-    for (size_t i = 0; i < need; i++)
-        pollfds[i].events = POLLIN;
-    return true;
+        pollfds[FIRST_USER_SLOT + i] = (struct pollfd){users[i]->fd, POLLIN, 0};
 }
 
-/* Frees and forgets every user marked for closing. */
-static void reap_closed_users(void)
-{
-    size_t i = 0;
-
-    while (i < user_count) {
-        struct user *u = users[i];
-
-        if (!user_is_closing(u)) {
-            i++;
-            continue;
-        }
-        server_remove_user(u);
-        printf("disconnected %s (%s)\n", u->addr, u->close_reason);
-        user_free(u);
-        resume_accepting();
-    }
-}
-
-/*
- * The event loop. Each turn waits in poll() until a socket is ready, then
- * serves the users whose sockets have something to read, takes in the
- * newcomers and lets go of the users who left. Returns the exit status.
- */
-static int serve(void)
+/* The event loop, for ever. Each turn sleeps in poll() until a socket is
+ * ready, reads, takes in newcomers and lets go of the users who left. */
+static void serve(void)
 {
     for (;;) {
         /* Users accepted during this turn have no slot until the next. */
         size_t polled = user_count;
 
-        if (!watch_list()) {
-            fprintf(stderr, "error: out of memory\n");
-            return 1;
-        }
-        if (poll(pollfds, FIRST_USER_SLOT + polled, -1) < 0) {
-            if (errno == EINTR)
-                continue;
+        watch_list();
+        if (poll(pollfds, FIRST_USER_SLOT + polled, -1) < 0 && errno != EINTR) {
             perror("error: poll");
-            return 1;
+            exit(1);
         }
         for (size_t i = 0; i < polled; i++)
             if (pollfds[FIRST_USER_SLOT + i].revents &
-                (POLLIN | POLLHUP | POLLERR))
+                (POLLIN | POLLERR | POLLHUP))
                 user_read(users[i]);
         if (pollfds[LISTEN_SLOT].revents & POLLIN)
             accept_newcomers();
         reap_closed_users();
-        if (pollfds[WAKE_SLOT].revents & POLLIN)
-            return 0;
     }
-}
-
-/* Says goodbye to everyone and frees everything, down to the last byte. */
-static void shut_down(void)
-{
-    printf("shutting down\n");
-    for (size_t i = 0; i < user_count; i++) {
-        say_and_close(users[i]->fd, "server is shutting down\n");
-        free(users[i]);
-    }
-    free(users);
-    free(pollfds);
-    close(listener);
-    close(wake_pipe[0]);
-    close(wake_pipe[1]);
-    if (spare_fd >= 0)
-        close(spare_fd);
 }
 
 int main(int argc, char **argv)
 {
-    struct options opts = {DEFAULT_IP, DEFAULT_PORT};
-    int status;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char addr[ADDR_LEN];
 
-    parse_options(argc, argv, &opts);
-    /* One line at a time, even into a file or a pipe: the log is read live. */
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    raise_fd_limit();
-
-    listener = listen_on(opts.ip, opts.port);
+    parse_options(argc, argv);
+    listener = listen_on(listen_ip, listen_port);
     if (listener < 0)
         return 1;
-    if (catch_signals() < 0) {
-        perror("error: cannot set up signal handling");
+    /* The address really taken: with port 0, the system chose the port. */
+    if (getsockname(listener, (struct sockaddr *)&ss, &len) < 0) {
+        perror("error: getsockname");
         return 1;
     }
-    /* Without a spare, a full server stops listening until a user leaves,
-     * instead of telling newcomers why they cannot stay. */
-    spare_fd = open("/dev/null", O_RDONLY);
-    print_listening();
-
-    status = serve();
-    shut_down();
-    return status;
+    format_addr((struct sockaddr *)&ss, len, addr);
+    /* One line at a time, even into a file or a pipe: the log is read live. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("listening on %s\n", addr);
+    serve();
 }

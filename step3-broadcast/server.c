@@ -1,17 +1,16 @@
 /*
  * server.c - a group chat server: every line a user sends reaches everyone.
  *
- * One thread serves every client. A poll() loop waits until one of the
- * sockets is ready, does what can be done without waiting, and goes back to
- * poll(). Each connection becomes a user, named after its address, and
- * everyone online hears when a user arrives and what each user says.
- *
- * Usage: server [-ip ADDR] [-port PORT]
+ * One thread serves every client: a poll() loop sleeps until a socket is
+ * ready, and does what can be done without waiting. Each connection is a
+ * user, named after its address, and everyone hears of each arrival and of
+ * each line a user sends. What the server says is kept once, and each user
+ * reads it at its own pace.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,150 +26,110 @@
 #define DEFAULT_IP   "127.0.0.1"
 #define DEFAULT_PORT "8888"
 
-#define ADDR_LEN   80    /* "[IPv6%scope]:port" and its NUL */
-#define REASON_LEN 64    /* why a user was disconnected, for the log */
-#define READ_CHUNK 16384 /* bytes taken from a socket in one read() */
+#define ADDR_LEN   80 /* "[IPv6%scope]:port" and its NUL */
+#define REASON_LEN 64 /* why a user was disconnected, for the log */
 
-#define MAX_LINE    4096             /* bytes a user's line may hold */
-#define MAX_MESSAGE (MAX_LINE + 256) /* bytes in a line the server sends */
+#define MAX_LINE       4096             /* bytes a user's line may hold */
+#define INPUT_SIZE     (MAX_LINE + 2)   /* such a line, its CR and its LF */
+#define LINES_PER_TURN 1                /* handled for each user in a turn */
+#define MAX_MESSAGE    (MAX_LINE + 256) /* bytes in a line the server sends */
+#define OUTPUT_MIN     4096             /* first size of the shared output */
+#define OUTPUT_LIMIT   (1024 * 1024) /* unsent bytes before a user is dropped */
+#define LOG_SIZE       65536         /* bytes of log waiting for stdout */
 
-#define OUTBUF_MIN   4096          /* first size of an output buffer */
-#define OUTBUF_LIMIT (1024 * 1024) /* unsent bytes before a user is dropped */
-
-#define SERVER_FULL "error: server is full\n"
-
-/* ------------------------------------------------------- Data structures */
+/* Lets gcc and clang check the arguments of a printf-like function: its
+ * format is argument f, the values start at argument v. */
+#ifdef __GNUC__
+#define PRINTF_LIKE(f, v) __attribute__((format(printf, f, v)))
+#else
+#define PRINTF_LIKE(f, v)
+#endif
 
 /* One connected client. */
 struct user {
     int fd;                        /* its socket */
+    unsigned long long id;         /* never reused: names it in the output */
     char addr[ADDR_LEN];           /* "127.0.0.1:50312" or "[::1]:50312" */
     char name[ADDR_LEN];           /* what the others call it */
-    char in[MAX_LINE + 2];         /* a line so far, room for CR and NUL */
-    size_t in_len;                 /* bytes in it */
+    char *in;                      /* bytes read, not yet handled, or NULL */
+    size_t in_start, in_len;       /* where they start in it, and how many */
     bool in_skipping;              /* dropping a too long line up to LF */
-    char *out;                     /* output the socket has not taken yet */
-    size_t out_len, out_cap;       /* bytes in it, and room for */
+    size_t out_pos;                /* how far it has read the output */
+    bool out_blocked;              /* its socket was full at the last try */
     char close_reason[REASON_LEN]; /* set once the user is to be closed */
 };
 
-static int listener = -1;           /* the listening socket */
-static int wake_pipe[2] = {-1, -1}; /* signal handler -> poll loop */
-static int spare_fd = -1;           /* a descriptor held back, see below */
-static bool accepting = true;       /* false while no descriptor is free */
-
+static const char *listen_ip = DEFAULT_IP, *listen_port = DEFAULT_PORT;
+static int listener = -1;   /* the listening socket */
 static struct user **users; /* the online table, oldest first */
-static size_t user_count, user_cap;
+static size_t user_count;
 
 /* ----------------------------------------------------------- The options */
 
-struct options {
-    const char *ip;
-    const char *port;
-};
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: server [-ip ADDR] [-port PORT]\n"
-                 "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
-                 "  -port PORT  port to listen on, 0 for any free one"
-                 " (default " DEFAULT_PORT ")\n");
-}
+static const char usage[] =
+    "usage: server [-ip ADDR] [-port PORT]\n"
+    "  -ip ADDR    address to listen on (default " DEFAULT_IP ")\n"
+    "  -port PORT  port to listen on, 0 for any free one"
+    " (default " DEFAULT_PORT ")\n";
 
 /* Reports a mistake on the command line and exits with status 2. */
 static void usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "error: %s %s\n", what, arg);
-    usage(stderr);
+    fprintf(stderr, "error: %s %s\n%s", what, arg, usage);
     exit(2);
 }
 
-/*
- * If argv[*i] is the option -NAME (or --NAME), returns its value, taken
- * from "-NAME=VALUE" or else from the next argument, as Go's flag package
- * does. Returns NULL if argv[*i] is not that option.
- */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-    const char *arg = argv[*i];
-    size_t len = strlen(name);
-
-    if (arg[0] != '-')
-        return NULL;
-    arg += arg[1] == '-' ? 2 : 1;
-    if (strncmp(arg, name, len) != 0)
-        return NULL;
-    if (arg[len] == '=')
-        return arg + len + 1;
-    if (arg[len] != '\0')
-        return NULL;
-    if (*i + 1 >= argc)
-        usage_error("missing value for", argv[*i]);
-    return argv[++*i];
-}
-
-/* A port is a number from 0 to 65535; 0 asks the system for a free one. */
-static bool port_is_valid(const char *port)
-{
-    size_t len = strspn(port, "0123456789");
-
-    return len > 0 && len <= 5 && port[len] == '\0' && atol(port) <= 65535;
-}
-
-static void parse_options(int argc, char **argv, struct options *opts)
+/* Sets the options from the command line: "-port 9000", "-port=9000". */
+static void parse_options(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
-        const char *value;
+        char *option = argv[i], *value = strchr(option, '=');
+        const char **slot;
 
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
+        if (strcmp(option, "-h") == 0) {
+            printf("%s", usage);
             exit(0);
-        } else if ((value = option_value(argc, argv, &i, "ip"))) {
-            opts->ip = value;
-        } else if ((value = option_value(argc, argv, &i, "port"))) {
-            opts->port = value;
-        } else {
-            usage_error("unknown option", argv[i]);
         }
+        if (value)
+            *value++ = '\0'; /* "-port=9000": "-port" and "9000" */
+        slot = strcmp(option, "-ip") == 0     ? &listen_ip
+               : strcmp(option, "-port") == 0 ? &listen_port
+                                              : NULL;
+        if (!slot)
+            usage_error("unknown option", option);
+        if (!value && ++i == argc)
+            usage_error("missing value for", option);
+        *slot = value ? value : argv[i];
     }
-    if (!port_is_valid(opts->port))
-        usage_error("invalid port (use 0-65535):", opts->port);
-}
-
-/* ------------------------------------------------------------- Addresses */
-
-/*
- * Writes "host:port" into out, with brackets around an IPv6 host,
- * "[::1]:8888", so that the port stands apart from the address's own colons.
- */
-static void join_host_port(const char *host, const char *port, char *out,
-                           size_t size)
-{
-    const char *format = strchr(host, ':') ? "[%s]:%s" : "%s:%s";
-
-    snprintf(out, size, format, host, port);
-}
-
-/* Writes a socket address as text, in the form of join_host_port(). */
-static void format_addr(const struct sockaddr *sa, socklen_t len, char *out,
-                        size_t size)
-{
-    char host[ADDR_LEN], port[sizeof "65535"];
-    int err = getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-                          NI_NUMERICHOST | NI_NUMERICSERV);
-
-    if (err != 0)
-        snprintf(out, size, "unknown address (%s)", gai_strerror(err));
-    else
-        join_host_port(host, port, out, size);
+    /* A port is a number of 1 to 5 digits, at most 65535. */
+    if (!listen_port[0] || listen_port[strspn(listen_port, "0123456789")] ||
+        strlen(listen_port) > 5 || atol(listen_port) > 65535)
+        usage_error("invalid port (use 0-65535):", listen_port);
 }
 
 /* ------------------------------------------------------------- Listening */
 
-/*
- * Makes every read, write and accept on fd return at once, with EAGAIN
- * when it would have to wait: the server must never stop for one client.
- */
+/* Writes "host:port", or "[host]:port" to set an IPv6 host's colons apart. */
+static void join_host_port(const char *host, const char *port, char *out)
+{
+    snprintf(out, ADDR_LEN, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
+             port);
+}
+
+/* Writes a socket address as text, as join_host_port() does. */
+static void format_addr(const struct sockaddr *sa, socklen_t len, char *out)
+{
+    char host[ADDR_LEN], port[sizeof "65535"];
+
+    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(out, ADDR_LEN, "an unknown address");
+    else
+        join_host_port(host, port, out);
+}
+
+/* Makes every read, write and accept on fd return at once, with EAGAIN
+ * when it would have to wait: the one thread must never stop for one. */
 static int set_nonblocking(int fd)
 {
     int flags = fcntl(fd, F_GETFL);
@@ -179,319 +137,364 @@ static int set_nonblocking(int fd)
     return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-/* Opens one non-blocking listening socket; -1 with errno set on failure. */
-static int open_listener(const struct addrinfo *ai)
-{
-    int yes = 1;
-    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-
-    if (fd < 0)
-        return -1;
-    /*
-     * After a restart the old connections linger for a while in TIME_WAIT;
-     * without SO_REUSEADDR, bind() would refuse the port until they are gone.
-     */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-        listen(fd, SOMAXCONN) < 0 || set_nonblocking(fd) < 0) {
-        int saved = errno;
-
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
-}
-
-/*
- * Listens on ip:port. getaddrinfo() turns the text into socket addresses,
- * IPv4 or IPv6 alike, and the first one that works is used. Returns the
- * listening socket, or -1 after saying on stderr why there is none.
- */
+/* Returns a socket listening on ip:port, or -1 after saying why not. */
 static int listen_on(const char *ip, const char *port)
 {
-    struct addrinfo hints, *found;
+    struct addrinfo hints = {0}, *found, *ai;
     char where[ADDR_LEN];
-    int fd = -1, err;
+    int fd = -1, yes = 1, err;
 
-    memset(&hints, 0, sizeof hints);
+    join_host_port(ip, port, where);
+    /* The text made into socket addresses, IPv4 or IPv6 as the text is. */
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    join_host_port(ip, port, where, sizeof where);
-
     err = getaddrinfo(ip, port, &hints, &found);
     if (err != 0) {
         fprintf(stderr, "error: cannot listen on %s: %s\n", where,
                 gai_strerror(err));
         return -1;
     }
-    for (struct addrinfo *ai = found; ai && fd < 0; ai = ai->ai_next)
-        fd = open_listener(ai);
+    for (ai = found; ai && fd < 0; ai = ai->ai_next) {
+        /* A socket: one end of a TCP connection (SOCK_STREAM). */
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        /* SO_REUSEADDR lets a restarted server bind() while its old
+         * connections linger in TIME_WAIT. bind() takes the address;
+         * listen() queues the clients that connect, for accept(). */
+        if (fd < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) < 0 ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+            listen(fd, SOMAXCONN) < 0 || set_nonblocking(fd) < 0) {
+            err = errno; /* close() may change errno */
+            if (fd >= 0)
+                close(fd);
+            fd = -1;
+        }
+    }
     if (fd < 0)
         fprintf(stderr, "error: cannot listen on %s: %s\n", where,
-                strerror(errno));
+                strerror(err));
     freeaddrinfo(found);
     return fd;
 }
 
-/* Prints the address really listened on: with port 0 the system chose. */
-static void print_listening(void)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    char addr[ADDR_LEN];
+/* ---------------------------------------------------------------- The log */
 
-    if (getsockname(listener, (struct sockaddr *)&ss, &len) < 0) {
-        perror("error: getsockname");
+/*
+ * The log on stdout is one more reader that may stop reading: a pipe that
+ * nobody empties, a terminal paused with Ctrl-S. Its lines wait here, and
+ * are written when poll() says stdout has room, PIPE_BUF bytes at most at a
+ * time, which a pipe or a terminal then takes without blocking. Lines that
+ * find the buffer full are dropped and counted.
+ */
+static char log_text[LOG_SIZE];
+static size_t log_len;            /* bytes waiting in log_text */
+static unsigned long log_dropped; /* lines lost since the last one kept */
+
+static void log_printf(const char *format, ...) PRINTF_LIKE(1, 2);
+
+static void log_printf(const char *format, ...)
+{
+    size_t room = sizeof log_text - log_len;
+    va_list args;
+    int n;
+
+    if (log_dropped > 0 && room > MAX_MESSAGE) {
+        n = snprintf(log_text + log_len, room, "(%lu lines of log dropped)\n",
+                     log_dropped);
+        log_len += (size_t)n;
+        room -= (size_t)n;
+        log_dropped = 0;
+    }
+    va_start(args, format);
+    n = vsnprintf(log_text + log_len, room, format, args);
+    va_end(args);
+    if (n < 0 || (size_t)n + 1 >= room) { /* no room for it and its LF */
+        log_dropped++;
         return;
     }
-    format_addr((struct sockaddr *)&ss, len, addr, sizeof addr);
-    printf("listening on %s\n", addr);
+    log_text[log_len + (size_t)n] = '\n';
+    log_len += (size_t)n + 1;
 }
 
-/*
- * Lets the server hold as many connections as the system allows: the soft
- * limit on open descriptors is often 1024, the hard limit far higher. Some
- * systems (macOS) refuse an unlimited value; the soft limit then stays.
- */
-static void raise_fd_limit(void)
+/* Writes what stdout takes of the log now: poll() said it has room. */
+static void log_flush(void)
 {
-    struct rlimit lim;
+    ssize_t n =
+        write(STDOUT_FILENO, log_text, log_len < PIPE_BUF ? log_len : PIPE_BUF);
 
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+        n = (ssize_t)log_len; /* nobody will ever read it: let it go */
+    if (n > 0) {
+        log_len -= (size_t)n;
+        memmove(log_text, log_text + n, log_len);
     }
 }
 
-/* --------------------------------------------------------------- Signals */
+/* ----------------------------------------------------- The shared output */
 
 /*
- * SIGINT and SIGTERM ask the server to stop. A signal handler may safely do
- * very little, and a flag it set could be missed if the signal landed just
- * before poll() began to wait. So the handler writes a byte into a pipe that
- * poll() watches, and the loop wakes up and shuts down in its own time.
+ * Everything the server says goes into one output, in the order it says
+ * it, and is kept there once, however many users are to hear it. Most of
+ * it is for everyone online; an aside is a stretch meant for one user
+ * alone. Each user reads the output from its own position, out_pos,
+ * skipping the asides meant for others; what every user has read is freed.
  */
-static void on_stop_signal(int sig)
-{
-    int saved_errno = errno;
+struct aside {
+    size_t start, end;     /* where it is in the output */
+    unsigned long long to; /* the id of the one user it is for */
+};
 
-    (void)sig;
-    if (write(wake_pipe[1], "", 1) < 0) {
-        /* The pipe is full, so a wake-up is already waiting. */
+static char *output;            /* what some user has not read yet */
+static size_t out_len, out_cap; /* bytes in it, and room for */
+static struct aside *asides;    /* the asides in it, in order */
+static size_t aside_count, aside_cap;
+
+/* Adds a line and its LF to the output; false when memory runs out. */
+static bool output_add(const char *line)
+{
+    size_t len = strlen(line);
+    size_t cap = out_cap ? out_cap : OUTPUT_MIN;
+
+    while (cap < out_len + len + 1)
+        cap *= 2;
+    if (cap > out_cap) {
+        char *grown = realloc(output, cap);
+
+        if (!grown)
+            return false;
+        output = grown;
+        out_cap = cap;
     }
-    errno = saved_errno;
+    memcpy(output + out_len, line, len);
+    output[out_len + len] = '\n';
+    out_len += len + 1;
+    return true;
 }
 
-static int catch_signals(void)
+/* Marks the output from start to its end as an aside for u. */
+static bool output_aside(size_t start, const struct user *u)
 {
-    struct sigaction sa;
+    struct aside *last = aside_count ? &asides[aside_count - 1] : NULL;
 
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    /*
-     * Writing to a socket whose peer has gone raises SIGPIPE, which would
-     * kill the server. Ignored, it turns into an EPIPE error from write().
-     */
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) < 0)
-        return -1;
-    if (pipe(wake_pipe) < 0 || set_nonblocking(wake_pipe[0]) < 0 ||
-        set_nonblocking(wake_pipe[1]) < 0)
-        return -1;
-    sa.sa_handler = on_stop_signal;
-    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
-        return -1;
-    return 0;
+    if (last && last->to == u->id && last->end == start) {
+        last->end = out_len; /* u's lines in a row make one aside */
+        return true;
+    }
+    if (aside_count == aside_cap) {
+        size_t cap = aside_cap ? 2 * aside_cap : 16;
+        struct aside *grown = realloc(asides, cap * sizeof *grown);
+
+        if (!grown)
+            return false;
+        asides = grown;
+        aside_cap = cap;
+    }
+    asides[aside_count++] = (struct aside){start, out_len, u->id};
+    return true;
 }
 
-/* ----------------------------------------------------------------- Users */
+/* Queues a line for everyone online. */
+static void user_broadcast(const char *format, ...) PRINTF_LIKE(1, 2);
 
-static struct user *user_new(int fd, const char *addr)
+static void user_broadcast(const char *format, ...)
 {
-    struct user *u = calloc(1, sizeof *u);
+    char line[MAX_MESSAGE];
+    va_list args;
 
-    if (!u)
-        return NULL;
-    u->fd = fd;
-    snprintf(u->addr, sizeof u->addr, "%s", addr);
-    snprintf(u->name, sizeof u->name, "%s", addr);
-    return u;
+    va_start(args, format);
+    vsnprintf(line, sizeof line, format, args);
+    va_end(args);
+    if (!output_add(line))
+        fprintf(stderr, "error: out of memory: a line for everyone is lost\n");
 }
 
-static void user_free(struct user *u)
-{
-    close(u->fd);
-    free(u->out);
-    free(u);
-}
-
-/*
- * Marks u to be closed at the end of this loop turn, not at once: other
- * code may still be walking the table. The first reason is the one logged.
- */
+/* Marks u to be closed at the end of the turn: taking it out of the table
+ * now would shift the table under the loop. The first reason is logged. */
 static void user_close(struct user *u, const char *reason)
 {
     if (u->close_reason[0] == '\0')
         snprintf(u->close_reason, sizeof u->close_reason, "%s", reason);
 }
 
-static bool user_is_closing(const struct user *u)
-{
-    return u->close_reason[0] != '\0';
-}
+/* Queues a line for u alone. */
+static void user_send(struct user *u, const char *format, ...)
+    PRINTF_LIKE(2, 3);
 
-/* Makes room for extra more bytes in u's output buffer. */
-static bool reserve_output(struct user *u, size_t extra)
-{
-    size_t need = u->out_len + extra;
-    size_t cap = u->out_cap ? u->out_cap : OUTBUF_MIN;
-    char *grown;
-
-    if (need <= u->out_cap)
-        return true;
-    while (cap < need)
-        cap *= 2;
-    grown = realloc(u->out, cap);
-    if (!grown)
-        return false;
-    u->out = grown;
-    u->out_cap = cap;
-    return true;
-}
-
-/*
- * Queues a line, LF added, for u. Nothing is written yet: the loop flushes
- * every buffer once per turn, so many lines leave in one write(). A user
- * whose backlog passes OUTBUF_LIMIT has stopped reading, and is dropped
- * rather than let it hold the server's memory or slow the others down.
- */
-static void user_send_line(struct user *u, const char *line)
-{
-    size_t len = strlen(line);
-
-    if (user_is_closing(u))
-        return;
-    if (u->out_len + len + 1 > OUTBUF_LIMIT) {
-        user_close(u, "too much unsent output");
-        return;
-    }
-    if (!reserve_output(u, len + 1)) {
-        user_close(u, "out of memory");
-        return;
-    }
-    memcpy(u->out + u->out_len, line, len);
-    u->out[u->out_len + len] = '\n';
-    u->out_len += len + 1;
-}
-
-/* Queues a line for u, formatted as by printf(). */
 static void user_send(struct user *u, const char *format, ...)
 {
     char line[MAX_MESSAGE];
+    size_t start = out_len;
     va_list args;
 
     va_start(args, format);
     vsnprintf(line, sizeof line, format, args);
     va_end(args);
-    user_send_line(u, line);
+    if (!output_add(line) || !output_aside(start, u)) {
+        out_len = start;
+        user_close(u, "out of memory");
+    }
+}
+
+/* The first aside that ends after pos, found by bisection. */
+static size_t aside_after(size_t pos)
+{
+    size_t low = 0, high = aside_count;
+
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+
+        if (asides[mid].end <= pos)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low;
+}
+
+/*
+ * Finds the next stretch of output for u: moves u past the asides meant
+ * for others, then returns how many bytes from there are for u: up to the
+ * next aside, or to the end of u's own. 0: nothing more for now.
+ */
+static size_t next_stretch(struct user *u)
+{
+    size_t stop = out_len, k = aside_after(u->out_pos);
+
+    while (k < aside_count && asides[k].start <= u->out_pos &&
+           asides[k].to != u->id)
+        u->out_pos = asides[k++].end;
+    if (u->out_pos >= stop)
+        return 0;
+    if (k < aside_count && asides[k].start <= u->out_pos)
+        stop = asides[k].end < stop ? asides[k].end : stop;
+    else if (k < aside_count && asides[k].start < stop)
+        stop = asides[k].start;
+    return stop - u->out_pos;
 }
 
 /*
  * Writes as much of u's output as its socket takes now. What does not fit
- * waits for a later turn, when poll() reports room (POLLOUT). An empty
- * buffer is given back, so that an idle user costs no memory.
+ * waits for a later turn, when poll() reports room (POLLOUT); until then u
+ * is not tried again. A user more than OUTPUT_LIMIT behind after that has
+ * stopped reading, and is dropped.
  */
 static void user_flush(struct user *u)
 {
-    while (u->out_len > 0) {
-        ssize_t n = write(u->fd, u->out, u->out_len);
+    size_t len;
 
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                user_close(u, strerror(errno));
-            return;
+    while (!u->out_blocked && (len = next_stretch(u)) > 0) {
+        ssize_t n = write(u->fd, output + u->out_pos, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            u->out_blocked = true;
+        } else if (n < 0) {
+            user_close(u, strerror(errno));
+            u->out_pos = out_len; /* nothing more can be sent */
+        } else {
+            u->out_pos += (size_t)n;
+            u->out_blocked = (size_t)n < len; /* it took less: full */
         }
-        u->out_len -= (size_t)n;
-        memmove(u->out, u->out + n, u->out_len);
     }
-    free(u->out);
-    u->out = NULL;
-    u->out_cap = 0;
+    if (out_len - u->out_pos > OUTPUT_LIMIT)
+        user_close(u, "too much unsent output");
 }
-
-/* ------------------------------------------------------ The online table */
-
-/* Appends u to the table, which so stays in order of arrival. */
-static bool server_add_user(struct user *u)
-{
-    if (user_count == user_cap) {
-        size_t cap = user_cap ? 2 * user_cap : 16;
-        struct user **grown = realloc(users, cap * sizeof *grown);
-
-        if (!grown)
-            return false;
-        users = grown;
-        user_cap = cap;
-    }
-    users[user_count++] = u;
-    return true;
-}
-
-/* Takes u out of the table; the others keep their order. */
-static void server_remove_user(struct user *u)
-{
-    size_t i = 0;
-
-    while (i < user_count && users[i] != u)
-        i++;
-    if (i == user_count)
-        return;
-    memmove(&users[i], &users[i + 1], (user_count - i - 1) * sizeof *users);
-    user_count--;
-}
-
-/* Queues a line for everyone online. */
-static void server_broadcast(const char *format, ...)
-{
-    char line[MAX_MESSAGE];
-    va_list args;
-
-    va_start(args, format);
-    vsnprintf(line, sizeof line, format, args);
-    va_end(args);
-    for (size_t i = 0; i < user_count; i++)
-        user_send_line(users[i], line);
-}
-
-/* Puts u in the online table and tells everyone, u too, that it arrived. */
-static bool user_online(struct user *u)
-{
-    if (!server_add_user(u))
-        return false;
-    server_broadcast("[%s]%s is online", u->addr, u->name);
-    return true;
-}
-
-/* ----------------------------------------------------------------- Input */
 
 /*
- * Removes control characters, but for TAB, from text of len bytes, so that
- * no terminal escape reaches anyone's screen. Bytes from 0x80 up are left
- * alone: they make up UTF-8. Returns the new length; text ends in a NUL.
+ * Frees the part of the output that every user has read. The rest moves
+ * to the front only once the read part is the larger, so that each byte
+ * is moved about once, however often the output is trimmed.
  */
-static size_t strip_controls(char *text, size_t len)
+static void output_trim(void)
 {
-    size_t kept = 0;
+    size_t done = out_len, k = 0;
 
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
+    for (size_t i = 0; i < user_count; i++)
+        if (users[i]->out_pos < done)
+            done = users[i]->out_pos;
+    if (done == 0 || (done < out_len && done < out_len - done))
+        return;
+    memmove(output, output + done, out_len - done);
+    out_len -= done;
+    for (size_t i = 0; i < user_count; i++)
+        users[i]->out_pos -= done;
+    while (k < aside_count && asides[k].end <= done)
+        k++;
+    if (k > 0) { /* the asides everyone has read go too */
+        aside_count -= k;
+        memmove(asides, asides + k, aside_count * sizeof *asides);
+    }
+    for (size_t i = 0; i < aside_count; i++) {
+        asides[i].start = asides[i].start > done ? asides[i].start - done : 0;
+        asides[i].end -= done;
+    }
+    if (out_len == 0) {
+        free(output); /* an idle server holds no output */
+        free(asides);
+        output = NULL;
+        asides = NULL;
+        out_cap = aside_count = aside_cap = 0;
+    }
+}
 
-        if ((c >= 0x20 && c != 0x7f) || c == '\t')
-            text[kept++] = text[i];
+/* ----------------------------------------------------------------- Lines */
+
+/* Whether c is a control character: C0 but TAB, DEL, or C1. */
+static bool is_control(unsigned long c)
+{
+    return (c < 0x20 && c != '\t') || (c >= 0x7f && c <= 0x9f);
+}
+
+/*
+ * Decodes the UTF-8 sequence at s, n bytes long at most: returns its
+ * length and puts its code point in *c, or returns 0 if it is not valid
+ * UTF-8: a stray continuation byte, a sequence cut short, an overlong
+ * form, a surrogate, or a code point past U+10FFFF.
+ */
+static size_t utf8_decode(const unsigned char *s, size_t n, unsigned long *c)
+{
+    size_t len = s[0] < 0x80   ? 1
+                 : s[0] < 0xc2 ? 0
+                 : s[0] < 0xe0 ? 2
+                 : s[0] < 0xf0 ? 3
+                 : s[0] < 0xf5 ? 4
+                               : 0;
+
+    if (len == 0 || len > n)
+        return 0;
+    *c = len == 1 ? s[0] : s[0] & (0x3f >> (len - 1)); /* the lead's bits */
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        *c = *c << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && *c < 0x800) || (*c >= 0xd800 && *c <= 0xdfff) ||
+        (len == 4 && (*c < 0x10000 || *c > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+/*
+ * Cleans text of len bytes in place, so that nothing but text reaches
+ * anyone's screen: control characters go, and so does every byte that is
+ * not part of a valid UTF-8 sequence. Returns the new length; text then
+ * ends in a NUL.
+ */
+static size_t clean_text(char *text, size_t len)
+{
+    size_t kept = 0, i = 0;
+
+    while (i < len) {
+        unsigned long c;
+        size_t n = utf8_decode((unsigned char *)text + i, len - i, &c);
+
+        if (n > 0 && !is_control(c)) {
+            memmove(text + kept, text + i, n);
+            kept += n;
+        }
+        i += n > 0 ? n : 1;
     }
     text[kept] = '\0';
     return kept;
@@ -500,9 +503,8 @@ static size_t strip_controls(char *text, size_t len)
 /* Acts on one complete line from u: each is a public message. */
 static void user_handle_line(struct user *u, char *line, size_t len)
 {
-    len = strip_controls(line, len);
-    if (len > 0)
-        server_broadcast("[%s]%s: %s", u->addr, u->name, line);
+    if (clean_text(line, len) > 0)
+        user_broadcast("[%s]%s: %s", u->addr, u->name, line);
 }
 
 static void user_refuse_long_line(struct user *u)
@@ -510,315 +512,288 @@ static void user_refuse_long_line(struct user *u)
     user_send(u, "error: line too long (max %d bytes)", MAX_LINE);
 }
 
-/*
- * Adds the next n bytes of a line to u's input buffer. A line that will not
- * fit is refused at once; the rest of it, up to its LF, will be dropped.
- */
-static void user_collect(struct user *u, const char *bytes, size_t n)
+/* Forgets the first n bytes of u's input; an empty buffer is freed. */
+static void user_consume(struct user *u, size_t n)
 {
-    if (u->in_skipping)
-        return;
-    if (n > sizeof u->in - 1 - u->in_len) {
-        user_refuse_long_line(u);
-        u->in_skipping = true;
-        u->in_len = 0;
-        return;
+    u->in_start += n;
+    u->in_len -= n;
+    if (u->in_len == 0) {
+        free(u->in);
+        u->in = NULL;
+        u->in_start = 0;
     }
-    memcpy(u->in + u->in_len, bytes, n);
-    u->in_len += n;
 }
 
 /*
- * The LF has come: the line in u's input buffer is complete. It is passed
- * on without its CR, ending in a NUL, with its length: a NUL byte sent by
- * the client may stand in the middle.
+ * Whether a whole line waits in u's input. The loop reads no more from u
+ * until it has been handled: a user who sends much at once cannot get
+ * ahead of the others, and TCP itself slows the sender down.
  */
-static void user_end_line(struct user *u)
+static bool user_has_line(const struct user *u)
 {
-    size_t len = u->in_len;
+    return u->in_len > 0 && memchr(u->in + u->in_start, '\n', u->in_len);
+}
 
-    u->in_len = 0;
-    if (u->in_skipping) {
-        u->in_skipping = false;
-        return;
+/*
+ * Handles the first line in u's input, if a whole one has come, and
+ * returns true; returns false if its LF has not come yet. The line is
+ * passed on without its CR, ending in a NUL, with its length: a NUL byte
+ * sent by the client may stand in the middle. A line too long to fit is
+ * refused as soon as that is clear; the rest of it, up to its LF, is
+ * dropped.
+ */
+static bool user_take_line(struct user *u)
+{
+    char *line, *lf;
+    size_t len;
+
+    if (u->in_len == 0)
+        return false;
+    line = u->in + u->in_start;
+    lf = memchr(line, '\n', u->in_len);
+    len = lf ? (size_t)(lf - line) : 0;
+    if (!lf) {
+        if (u->in_len == INPUT_SIZE && !u->in_skipping) {
+            user_refuse_long_line(u);
+            u->in_skipping = true;
+        }
+        if (u->in_skipping)
+            user_consume(u, u->in_len);
+        return false;
     }
-    if (len > 0 && u->in[len - 1] == '\r')
+    if (len > 0 && line[len - 1] == '\r')
         len--;
-    u->in[len] = '\0';
-    if (len > MAX_LINE)
+    line[len] = '\0';
+    if (u->in_skipping)
+        u->in_skipping = false;
+    else if (len > MAX_LINE)
         user_refuse_long_line(u);
     else if (len > 0)
-        user_handle_line(u, u->in, len);
+        user_handle_line(u, line, len);
+    user_consume(u, (size_t)(lf - line) + 1);
+    return true;
 }
 
-/*
- * Cuts the bytes received from u into lines. TCP carries a stream of bytes,
- * not messages: one read() may end in the middle of a line or hold several
- * lines, so bytes wait in u's input buffer until their LF arrives.
- */
-static void user_receive(struct user *u, const char *bytes, size_t n)
-{
-    while (n > 0 && !user_is_closing(u)) {
-        const char *lf = memchr(bytes, '\n', n);
-        size_t part = lf ? (size_t)(lf - bytes) : n;
-
-        user_collect(u, bytes, part);
-        if (lf) {
-            user_end_line(u);
-            part++;
-        }
-        bytes += part;
-        n -= part;
-    }
-}
+/* ------------------------------------------------------------- The users */
 
 /*
- * Reads what u's socket holds and passes it on to be cut into lines. End
- * of stream or an error marks u for closing; EAGAIN only means there was
- * nothing after all.
+ * Reads what u's socket holds into its input buffer, after the bytes
+ * waiting there. The end of the stream (0) or an error closes u; EAGAIN
+ * only means there was nothing after all.
  */
 static void user_read(struct user *u)
 {
-    char chunk[READ_CHUNK];
-    ssize_t n = read(u->fd, chunk, sizeof chunk);
+    ssize_t n;
 
-    if (n > 0)
-        user_receive(u, chunk, (size_t)n);
-    else if (n == 0)
-        user_close(u, "left");
-    else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        user_close(u, strerror(errno));
-}
-
-/* ------------------------------------------------------------- Newcomers */
-
-/*
- * Writes one last line to a socket and closes it. It is used only on
- * sockets nothing else was written to, so the send buffer has room and the
- * write cannot block.
- */
-static void say_and_close(int fd, const char *line)
-{
-    if (write(fd, line, strlen(line)) < 0) {
-        /* The client has already gone: nothing more to do. */
-    }
-    close(fd);
-}
-
-/* Makes a user of a freshly accepted socket. */
-static void welcome(int fd, const struct sockaddr *sa, socklen_t len)
-{
-    char addr[ADDR_LEN];
-    struct user *u = NULL;
-
-    format_addr(sa, len, addr, sizeof addr);
-    if (set_nonblocking(fd) < 0 || !(u = user_new(fd, addr)) ||
-        !user_online(u)) {
-        printf("turned away %s: server is full\n", addr);
-        free(u);
-        say_and_close(fd, SERVER_FULL);
+    if (!u->in && !(u->in = malloc(INPUT_SIZE))) {
+        user_close(u, "out of memory");
         return;
     }
-    printf("connected %s\n", u->addr);
+    memmove(u->in, u->in + u->in_start, u->in_len);
+    u->in_start = 0;
+    n = read(u->fd, u->in + u->in_len, INPUT_SIZE - u->in_len);
+    if (n > 0)
+        u->in_len += (size_t)n;
+    if (n == 0 ||
+        (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        user_close(u, n == 0 ? "left" : strerror(errno));
+    user_consume(u, 0); /* frees the buffer if nothing came */
 }
 
-/*
- * accept() failed for lack of descriptors. A connection left in the queue
- * would make poll() report the listener ready again at once, and the loop
- * would spin. The spare descriptor held back for this moment is released,
- * which makes room to accept the newcomer, tell it why it cannot stay and
- * close it; then the spare is taken again. Returns false if a newcomer is
- * still waiting.
- */
-static bool turn_away_newcomer(void)
+/* Closes, logs and forgets every user marked for closing. */
+static void reap_closed_users(void)
 {
-    int fd;
-    bool nobody_waiting;
+    size_t kept = 0;
 
-    if (spare_fd >= 0)
-        close(spare_fd);
-    fd = accept(listener, NULL, NULL);
-    /* The first accept() can fail for lack of a descriptor before it looks
-     * for a connection: there may be none waiting at all. */
-    nobody_waiting = fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-    if (fd >= 0) {
-        printf("turned away a connection: server is full\n");
-        say_and_close(fd, SERVER_FULL);
+    for (size_t i = 0; i < user_count; i++) {
+        struct user *u = users[i];
+
+        if (u->close_reason[0] == '\0') {
+            users[kept++] = u;
+        } else {
+            log_printf("disconnected %s (%s)", u->addr, u->close_reason);
+            close(u->fd);
+            free(u->in);
+            free(u);
+        }
     }
-    spare_fd = open("/dev/null", O_RDONLY);
-    return fd >= 0 || nobody_waiting;
+    user_count = kept;
 }
 
-/* Accepts every connection waiting on the listener. */
+/* Adds a user for a new socket at the end of the table, in order of
+ * arrival. Returns false when memory runs out. */
+static bool user_add(int fd, const char *addr)
+{
+    static unsigned long long last_id;
+    struct user *u = calloc(1, sizeof *u);
+    struct user **grown = realloc(users, (user_count + 1) * sizeof *grown);
+
+    if (grown)
+        users = grown;
+    if (!u || !grown) {
+        free(u);
+        return false;
+    }
+    u->fd = fd;
+    u->id = ++last_id;
+    snprintf(u->addr, sizeof u->addr, "%s", addr);
+    snprintf(u->name, sizeof u->name, "%s", addr);
+    u->out_pos = out_len; /* it hears what is said from now on */
+    users[user_count++] = u;
+    return true;
+}
+
+/* Takes in every client waiting in the listener's queue. */
 static void accept_newcomers(void)
 {
     for (;;) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
+        char addr[ADDR_LEN];
+        /* The next client in the queue: a new socket, and its address. */
         int fd = accept(listener, (struct sockaddr *)&ss, &len);
 
-        if (fd >= 0) {
-            welcome(fd, (struct sockaddr *)&ss, len);
-        } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                   errno == ENOMEM) {
-            /* If the newcomer cannot even be turned away, stop listening
-             * until a user leaves, rather than fail on every turn. */
-            if (!turn_away_newcomer())
-                accepting = false;
+        /* EAGAIN: nobody else waits (or EINTR: next turn). A shortcut: out
+         * of descriptors (EMFILE), the newcomer stays queued and the loop
+         * spins until a user leaves. */
+        if (fd < 0)
             return;
-        } else if (errno != EINTR && errno != ECONNABORTED) {
-            return; /* EAGAIN: nobody else is waiting */
+        format_addr((struct sockaddr *)&ss, len, addr);
+        if (set_nonblocking(fd) < 0 || !user_add(fd, addr)) {
+            log_printf("error: cannot take in %s: %s", addr, strerror(errno));
+            close(fd);
+            continue;
         }
+        log_printf("connected %s", addr);
+        /* Everyone hears of the arrival, the newcomer too, whose name is
+         * its address for now. */
+        user_broadcast("[%s]%s is online", addr, addr);
     }
-}
-
-/* A user left, so a descriptor is free again: listen again if we stopped. */
-static void resume_accepting(void)
-{
-    if (spare_fd < 0)
-        spare_fd = open("/dev/null", O_RDONLY);
-    accepting = true;
 }
 
 /* -------------------------------------------------------------- The loop */
 
 /* The first slots of the poll set; one slot per user follows, in order. */
-enum { WAKE_SLOT, LISTEN_SLOT, FIRST_USER_SLOT };
+enum { LISTEN_SLOT, LOG_SLOT, FIRST_USER_SLOT };
 
-static struct pollfd *pollfds;
-static size_t pollfd_cap;
+static struct pollfd *pollfds; /* what poll() waits for */
 
-/* Fills pollfds with what the next poll() waits for. */
-static bool watch_list(void)
+/* Fills pollfds for the next turn: newcomers on the listener, input from
+ * every user with no line waiting, and room to write in stdout, while the
+ * log waits, and in the socket of each user whose output waits. */
+static void watch_list(void)
 {
     size_t need = FIRST_USER_SLOT + user_count;
+    struct pollfd *grown = realloc(pollfds, need * sizeof *grown);
 
-    if (need > pollfd_cap) {
-        struct pollfd *grown = realloc(pollfds, need * sizeof *grown);
-
-        if (!grown)
-            return false;
-        pollfds = grown;
-        pollfd_cap = need;
+    if (!grown) {
+        fprintf(stderr, "error: out of memory\n");
+        exit(1);
     }
-    pollfds[WAKE_SLOT].fd = wake_pipe[0];
-    pollfds[LISTEN_SLOT].fd = accepting ? listener : -1; /* -1: skipped */
-    for (size_t i = 0; i < need; i++)
-        pollfds[i].events = POLLIN;
-    /* Ask whether a socket has room only when there is output waiting:
-     * an idle socket always has room, and poll() would never sleep. */
+    pollfds = grown;
+    pollfds[LISTEN_SLOT] = (struct pollfd){listener, POLLIN, 0};
+    pollfds[LOG_SLOT] =
+        (struct pollfd){log_len ? STDOUT_FILENO : -1, POLLOUT, 0};
     for (size_t i = 0; i < user_count; i++) {
-        pollfds[FIRST_USER_SLOT + i].fd = users[i]->fd;
-        if (users[i]->out_len > 0)
-            pollfds[FIRST_USER_SLOT + i].events |= POLLOUT;
+        /* Ask whether a socket has room only when output waits: an idle
+         * socket always has room, and poll() would never sleep. */
+        short events = users[i]->out_pos < out_len ? POLLOUT : 0;
+
+        if (!user_has_line(users[i]))
+            events |= POLLIN;
+        pollfds[FIRST_USER_SLOT + i] = (struct pollfd){users[i]->fd, events, 0};
     }
-    return true;
 }
 
+/* How long poll() may sleep: not at all while a line waits to be handled,
+ * else for ever (-1), until a socket is ready. */
+static int poll_timeout(void)
+{
+    for (size_t i = 0; i < user_count; i++)
+        if (user_has_line(users[i]))
+            return 0;
+    return -1;
+}
+
+/*
+ * Handles the lines that wait in the users' input, LINES_PER_TURN at most
+ * for each user: the one thread takes turns among them, so a user who
+ * sends a burst cannot crowd out the others, and the output of one turn
+ * stays small.
+ */
+static void take_lines(void)
+{
+    for (size_t i = 0; i < user_count; i++)
+        for (int n = 0; n < LINES_PER_TURN; n++)
+            if (!user_take_line(users[i]))
+                break;
+}
+
+/* Writes to every user what its socket takes of its output, and frees what
+ * all have read. */
 static void flush_users(void)
 {
     for (size_t i = 0; i < user_count; i++)
         user_flush(users[i]);
+    output_trim();
 }
 
-/* Frees and forgets every user marked for closing. */
-static void reap_closed_users(void)
-{
-    size_t i = 0;
-
-    while (i < user_count) {
-        struct user *u = users[i];
-
-        if (!user_is_closing(u)) {
-            i++;
-            continue;
-        }
-        server_remove_user(u);
-        printf("disconnected %s (%s)\n", u->addr, u->close_reason);
-        user_free(u);
-        resume_accepting();
-    }
-}
-
-/*
- * The event loop. Each turn waits in poll() until a socket is ready, then
- * serves the users whose sockets have something to read, takes in the
- * newcomers, sends what the turn produced and lets go of the users who
- * left. Returns the exit status.
- */
-static int serve(void)
+/* The event loop, for ever. Each turn sleeps in poll() until a socket is
+ * ready, reads, handles a line from each user who sent one, takes in
+ * newcomers, writes what the turn produced and lets go of the users who
+ * left. */
+static void serve(void)
 {
     for (;;) {
         /* Users accepted during this turn have no slot until the next. */
         size_t polled = user_count;
 
-        if (!watch_list()) {
-            fprintf(stderr, "error: out of memory\n");
-            return 1;
-        }
-        if (poll(pollfds, FIRST_USER_SLOT + polled, -1) < 0) {
-            if (errno == EINTR)
-                continue;
+        watch_list();
+        if (poll(pollfds, FIRST_USER_SLOT + polled, poll_timeout()) < 0 &&
+            errno != EINTR) {
             perror("error: poll");
-            return 1;
+            exit(1);
         }
-        for (size_t i = 0; i < polled; i++)
-            if (pollfds[FIRST_USER_SLOT + i].revents &
-                (POLLIN | POLLHUP | POLLERR))
+        if (pollfds[LOG_SLOT].revents)
+            log_flush();
+        for (size_t i = 0; i < polled; i++) {
+            short revents = pollfds[FIRST_USER_SLOT + i].revents;
+
+            if (revents & (POLLOUT | POLLERR | POLLHUP))
+                users[i]->out_blocked = false; /* room: try again */
+            if (revents & (POLLIN | POLLERR | POLLHUP))
                 user_read(users[i]);
+        }
+        take_lines();
         if (pollfds[LISTEN_SLOT].revents & POLLIN)
             accept_newcomers();
         flush_users();
         reap_closed_users();
-        if (pollfds[WAKE_SLOT].revents & POLLIN)
-            return 0;
     }
-}
-
-/*
- * Says goodbye to everyone and frees everything, down to the last byte.
- * Each socket gets one try at taking the goodbye: waiting for a client that
- * does not read would hold up the shutdown.
- */
-static void shut_down(void)
-{
-    printf("shutting down\n");
-    server_broadcast("server is shutting down");
-    flush_users();
-    for (size_t i = 0; i < user_count; i++)
-        user_free(users[i]);
-    free(users);
-    free(pollfds);
-    close(listener);
-    close(wake_pipe[0]);
-    close(wake_pipe[1]);
-    if (spare_fd >= 0)
-        close(spare_fd);
 }
 
 int main(int argc, char **argv)
 {
-    struct options opts = {DEFAULT_IP, DEFAULT_PORT};
-    int status;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char addr[ADDR_LEN];
 
-    parse_options(argc, argv, &opts);
-    /* One line at a time, even into a file or a pipe: the log is read live. */
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    raise_fd_limit();
-
-    listener = listen_on(opts.ip, opts.port);
+    parse_options(argc, argv);
+    listener = listen_on(listen_ip, listen_port);
     if (listener < 0)
         return 1;
-    if (catch_signals() < 0) {
-        perror("error: cannot set up signal handling");
+    /* The address really taken: with port 0, the system chose the port. */
+    if (getsockname(listener, (struct sockaddr *)&ss, &len) < 0) {
+        perror("error: getsockname");
         return 1;
     }
-    /* Without a spare, a full server stops listening until a user leaves,
-     * instead of telling newcomers why they cannot stay. */
-    spare_fd = open("/dev/null", O_RDONLY);
-    print_listening();
-
-    status = serve();
-    shut_down();
-    return status;
+    format_addr((struct sockaddr *)&ss, len, addr);
+    /* Writing to a socket whose client has gone raises SIGPIPE, which would
+     * kill the server. Ignored, it turns into an EPIPE error from write(). */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        perror("error: cannot ignore SIGPIPE");
+        return 1;
+    }
+    log_printf("listening on %s", addr);
+    serve();
 }

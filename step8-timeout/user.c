@@ -1,130 +1,97 @@
 /*
- * user.c - one chat user: arriving, leaving, reading and sending.
+ * user.c - chat users: arriving, what they say, what they hear, leaving.
  *
- * A user owns its socket and two buffers. Bytes read from the socket wait
- * in the input buffer until a whole line has come; what the server has to
- * say to the user waits in the output buffer until the socket can take it.
- * A line is a command, who, rename|NEW or to|NAME|TEXT, or else a public
- * message; everyone hears when a user arrives or leaves.
- * The table of who is online belongs to server.c; user.h declares the part
- * of it that users reach.
+ * A user owns its socket and an input buffer, where bytes wait until a
+ * whole line has come. A line is a command, who, rename|NEW or
+ * to|NAME|TEXT, or else a public message.
+ * What users hear is kept in one output shared by all of them, which each reads
+ * at its own pace. The table of who is online belongs to server.c; user.h
+ * declares the part of it that users reach.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "user.h"
 
-#define READ_CHUNK 16384 /* bytes taken from a socket in one read() */
+#define INPUT_SIZE   (MAX_LINE + 2) /* such a line, its CR and its LF */
+#define DISCARD_SIZE 4096           /* bytes dropped at once from a leaver */
+#define OUTPUT_MIN   4096           /* first size of the shared output */
+#define OUTPUT_LIMIT (1024 * 1024)  /* unsent bytes before a user is dropped */
+#define LINGER_MS    2000           /* to deliver what was queued, at most */
 
-#define OUTBUF_MIN   4096          /* first size of an output buffer */
-#define OUTBUF_LIMIT (1024 * 1024) /* unsent bytes before a user is dropped */
-
-/* ------------------------------------------------------------------ Life */
-
-struct user *user_new(int fd, const char *addr)
-{
-    struct user *u = calloc(1, sizeof *u);
-
-    if (!u)
-        return NULL;
-    u->fd = fd;
-    snprintf(u->addr, sizeof u->addr, "%s", addr);
-    snprintf(u->name, sizeof u->name, "%s", addr);
-    return u;
-}
-
-void user_free(struct user *u)
-{
-    close(u->fd);
-    free(u->out);
-    free(u);
-}
+/* ----------------------------------------------------- The shared output */
 
 /*
- * Marks u to be closed at the end of this loop turn, not at once: other
- * code may still be walking the table. The first reason is the one logged.
+ * Everything the server says goes into one output, in the order it says
+ * it, and is kept there once, however many users are to hear it. Most of
+ * it is for everyone online; an aside is a stretch meant for one user
+ * alone. Each user reads the output from its own position, out_pos,
+ * skipping the asides meant for others; what every user has read is freed.
  */
-void user_close(struct user *u, const char *reason)
-{
-    if (u->close_reason[0] == '\0')
-        snprintf(u->close_reason, sizeof u->close_reason, "%s", reason);
-}
+struct aside {
+    size_t start, end;     /* where it is in the output */
+    unsigned long long to; /* the id of the one user it is for */
+};
 
-bool user_is_closing(const struct user *u)
-{
-    return u->close_reason[0] != '\0';
-}
+static char *output;            /* what some user has not read yet */
+static size_t out_len, out_cap; /* bytes in it, and room for */
+static struct aside *asides;    /* the asides in it, in order */
+static size_t aside_count, aside_cap;
 
-/* Puts u in the online table and tells everyone, u too, that it arrived. */
-bool user_online(struct user *u)
-{
-    if (!server_add_user(u))
-        return false;
-    server_broadcast("[%s]%s is online", u->addr, u->name);
-    return true;
-}
-
-/* Takes u out of the online table and tells everyone left that it went. */
-void user_offline(struct user *u)
-{
-    server_remove_user(u);
-    server_broadcast("[%s]%s is offline", u->addr, u->name);
-}
-
-/* ---------------------------------------------------------------- Output */
-
-/* Makes room for extra more bytes in u's output buffer. */
-static bool reserve_output(struct user *u, size_t extra)
-{
-    size_t need = u->out_len + extra;
-    size_t cap = u->out_cap ? u->out_cap : OUTBUF_MIN;
-    char *grown;
-
-    if (need <= u->out_cap)
-        return true;
-    while (cap < need)
-        cap *= 2;
-    grown = realloc(u->out, cap);
-    if (!grown)
-        return false;
-    u->out = grown;
-    u->out_cap = cap;
-    return true;
-}
-
-/*
- * Queues a line, LF added, for u. Nothing is written yet: the loop flushes
- * every buffer once per turn, so many lines leave in one write(). A user
- * whose backlog passes OUTBUF_LIMIT has stopped reading, and is dropped
- * rather than let it hold the server's memory or slow the others down.
- */
-void user_send_line(struct user *u, const char *line)
+/* Adds a line and its LF to the output; false when memory runs out. */
+static bool output_add(const char *line)
 {
     size_t len = strlen(line);
+    size_t cap = out_cap ? out_cap : OUTPUT_MIN;
 
-    if (user_is_closing(u))
-        return;
-    if (u->out_len + len + 1 > OUTBUF_LIMIT) {
-        user_close(u, "too much unsent output");
-        return;
+    while (cap < out_len + len + 1)
+        cap *= 2;
+    if (cap > out_cap) {
+        char *grown = realloc(output, cap);
+
+        if (!grown)
+            return false;
+        output = grown;
+        out_cap = cap;
     }
-    if (!reserve_output(u, len + 1)) {
-        user_close(u, "out of memory");
-        return;
-    }
-    memcpy(u->out + u->out_len, line, len);
-    u->out[u->out_len + len] = '\n';
-    u->out_len += len + 1;
+    memcpy(output + out_len, line, len);
+    output[out_len + len] = '\n';
+    out_len += len + 1;
+    return true;
 }
 
-/* Queues a line for u, formatted as by printf(). */
-void user_send(struct user *u, const char *format, ...)
+/* Marks the output from start to its end as an aside for u. */
+static bool output_aside(size_t start, const struct user *u)
+{
+    struct aside *last = aside_count ? &asides[aside_count - 1] : NULL;
+
+    if (last && last->to == u->id && last->end == start) {
+        last->end = out_len; /* u's lines in a row make one aside */
+        return true;
+    }
+    if (aside_count == aside_cap) {
+        size_t cap = aside_cap ? 2 * aside_cap : 16;
+        struct aside *grown = realloc(asides, cap * sizeof *grown);
+
+        if (!grown)
+            return false;
+        asides = grown;
+        aside_cap = cap;
+    }
+    asides[aside_count++] = (struct aside){start, out_len, u->id};
+    return true;
+}
+
+/* Queues a line for everyone online. */
+void user_broadcast(const char *format, ...)
 {
     char line[MAX_MESSAGE];
     va_list args;
@@ -132,50 +99,243 @@ void user_send(struct user *u, const char *format, ...)
     va_start(args, format);
     vsnprintf(line, sizeof line, format, args);
     va_end(args);
-    user_send_line(u, line);
+    if (!output_add(line))
+        fprintf(stderr, "error: out of memory: a line for everyone is lost\n");
+}
+
+/*
+ * Marks u to be closed. From now on it hears nothing more, and the others
+ * no longer see it; the loop closes it once everything queued for it has
+ * been delivered and its client has finished sending, or LINGER_MS from
+ * now, whichever comes first. The first reason given is the one logged.
+ */
+void user_close(struct user *u, const char *reason)
+{
+    if (user_is_closing(u))
+        return;
+    snprintf(u->close_reason, sizeof u->close_reason, "%s", reason);
+    u->out_end = out_len;
+    u->close_deadline = now_ms() + LINGER_MS;
+}
+
+bool user_is_closing(const struct user *u)
+{
+    return u->close_reason[0] != '\0';
+}
+
+/* Queues a line for u alone. */
+void user_send(struct user *u, const char *format, ...)
+{
+    char line[MAX_MESSAGE];
+    size_t start = out_len;
+    va_list args;
+
+    if (user_is_closing(u))
+        return;
+    va_start(args, format);
+    vsnprintf(line, sizeof line, format, args);
+    va_end(args);
+    if (!output_add(line) || !output_aside(start, u)) {
+        out_len = start;
+        user_leave(u, "out of memory");
+    }
+}
+
+/* Where u's output stops: the end, or where it stood when u was closed. */
+static size_t output_stop(const struct user *u)
+{
+    return u->out_end < out_len ? u->out_end : out_len;
+}
+
+/* How far u is behind: bytes of output between it and its stop. */
+static size_t output_behind(const struct user *u)
+{
+    size_t stop = output_stop(u);
+
+    return u->out_pos < stop ? stop - u->out_pos : 0;
+}
+
+bool user_has_output(const struct user *u)
+{
+    return output_behind(u) > 0;
+}
+
+/* The first aside that ends after pos, found by bisection. */
+static size_t aside_after(size_t pos)
+{
+    size_t low = 0, high = aside_count;
+
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+
+        if (asides[mid].end <= pos)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low;
+}
+
+/*
+ * Finds the next stretch of output for u: moves u past the asides meant
+ * for others, then returns how many bytes from there are for u: up to the
+ * next aside, or to the end of u's own. 0: nothing more for now.
+ */
+static size_t next_stretch(struct user *u)
+{
+    size_t stop = output_stop(u), k = aside_after(u->out_pos);
+
+    while (k < aside_count && asides[k].start <= u->out_pos &&
+           asides[k].to != u->id)
+        u->out_pos = asides[k++].end;
+    if (u->out_pos >= stop)
+        return 0;
+    if (k < aside_count && asides[k].start <= u->out_pos)
+        stop = asides[k].end < stop ? asides[k].end : stop;
+    else if (k < aside_count && asides[k].start < stop)
+        stop = asides[k].start;
+    return stop - u->out_pos;
 }
 
 /*
  * Writes as much of u's output as its socket takes now. What does not fit
- * waits for a later turn, when poll() reports room (POLLOUT). An empty
- * buffer is given back, so that an idle user costs no memory.
+ * waits for a later turn, when poll() reports room (POLLOUT); until then u
+ * is not tried again. A user more than OUTPUT_LIMIT behind after that has
+ * stopped reading, and is dropped. Once a closing user has had everything,
+ * its sending side is shut: the client reads the end of the stream.
  */
 void user_flush(struct user *u)
 {
-    while (u->out_len > 0) {
-        ssize_t n = write(u->fd, u->out, u->out_len);
+    size_t len;
 
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                user_close(u, strerror(errno));
-            return;
+    while (!u->out_blocked && (len = next_stretch(u)) > 0) {
+        ssize_t n = write(u->fd, output + u->out_pos, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            u->out_blocked = true;
+        } else if (n < 0) {
+            user_leave(u, strerror(errno));
+            u->out_pos = output_stop(u); /* nothing more can be sent */
+        } else {
+            u->out_pos += (size_t)n;
+            u->out_blocked = (size_t)n < len; /* it took less: full */
         }
-        u->out_len -= (size_t)n;
-        memmove(u->out, u->out + n, u->out_len);
     }
-    free(u->out);
-    u->out = NULL;
-    u->out_cap = 0;
+    if (output_behind(u) > OUTPUT_LIMIT)
+        user_leave(u, "too much unsent output");
+    if (user_is_closing(u) && !user_has_output(u) && !u->out_shut) {
+        shutdown(u->fd, SHUT_WR);
+        u->out_shut = true;
+    }
 }
 
-/* ----------------------------------------------------------------- Input */
+void output_free(void)
+{
+    free(output);
+    free(asides);
+    output = NULL;
+    asides = NULL;
+    out_len = out_cap = aside_count = aside_cap = 0;
+}
 
 /*
- * Removes control characters, but for TAB, from text of len bytes, so that
- * no terminal escape reaches anyone's screen. Bytes from 0x80 up are left
- * alone: they make up UTF-8. Returns the new length; text ends in a NUL.
+ * Frees the part of the output that every user has read. The rest moves
+ * to the front only once the read part is the larger, so that each byte
+ * is moved about once, however often the output is trimmed.
  */
-static size_t strip_controls(char *text, size_t len)
+void output_trim(void)
 {
-    size_t kept = 0;
+    size_t count, done = out_len, k = 0;
+    struct user **users = server_online(&count);
 
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
+    for (size_t i = 0; i < count; i++)
+        if (user_has_output(users[i]) && users[i]->out_pos < done)
+            done = users[i]->out_pos;
+    if (done == 0 || (done < out_len && done < out_len - done))
+        return;
+    memmove(output, output + done, out_len - done);
+    out_len -= done;
+    for (size_t i = 0; i < count; i++) {
+        struct user *u = users[i];
 
-        if ((c >= 0x20 && c != 0x7f) || c == '\t')
-            text[kept++] = text[i];
+        u->out_pos = u->out_pos > done ? u->out_pos - done : 0;
+        if (u->out_end != SIZE_MAX)
+            u->out_end = u->out_end > done ? u->out_end - done : 0;
+    }
+    while (k < aside_count && asides[k].end <= done)
+        k++;
+    if (k > 0) { /* the asides everyone has read go too */
+        aside_count -= k;
+        memmove(asides, asides + k, aside_count * sizeof *asides);
+    }
+    for (size_t i = 0; i < aside_count; i++) {
+        asides[i].start = asides[i].start > done ? asides[i].start - done : 0;
+        asides[i].end -= done;
+    }
+    if (out_len == 0)
+        output_free(); /* an idle server holds no output */
+}
+
+/* ----------------------------------------------------------------- Lines */
+
+/* Whether c is a control character: C0 but TAB, DEL, or C1. */
+static bool is_control(unsigned long c)
+{
+    return (c < 0x20 && c != '\t') || (c >= 0x7f && c <= 0x9f);
+}
+
+/*
+ * Decodes the UTF-8 sequence at s, n bytes long at most: returns its
+ * length and puts its code point in *c, or returns 0 if it is not valid
+ * UTF-8: a stray continuation byte, a sequence cut short, an overlong
+ * form, a surrogate, or a code point past U+10FFFF.
+ */
+static size_t utf8_decode(const unsigned char *s, size_t n, unsigned long *c)
+{
+    size_t len = s[0] < 0x80   ? 1
+                 : s[0] < 0xc2 ? 0
+                 : s[0] < 0xe0 ? 2
+                 : s[0] < 0xf0 ? 3
+                 : s[0] < 0xf5 ? 4
+                               : 0;
+
+    if (len == 0 || len > n)
+        return 0;
+    *c = len == 1 ? s[0] : s[0] & (0x3f >> (len - 1)); /* the lead's bits */
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        *c = *c << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && *c < 0x800) || (*c >= 0xd800 && *c <= 0xdfff) ||
+        (len == 4 && (*c < 0x10000 || *c > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+/*
+ * Cleans text of len bytes in place, so that nothing but text reaches
+ * anyone's screen: control characters go, and so does every byte that is
+ * not part of a valid UTF-8 sequence. With show set, each is turned into
+ * '?' instead. Returns the new length; text then ends in a NUL.
+ */
+static size_t clean_text(char *text, size_t len, bool show)
+{
+    size_t kept = 0, i = 0;
+
+    while (i < len) {
+        unsigned long c;
+        size_t n = utf8_decode((unsigned char *)text + i, len - i, &c);
+
+        if (n > 0 && !is_control(c)) {
+            memmove(text + kept, text + i, n);
+            kept += n;
+        } else if (show) {
+            text[kept++] = '?';
+        }
+        i += n > 0 ? n : 1;
     }
     text[kept] = '\0';
     return kept;
@@ -184,9 +344,8 @@ static size_t strip_controls(char *text, size_t len)
 /* A public message: the line goes to everyone. */
 static void user_say(struct user *u, char *text, size_t len)
 {
-    len = strip_controls(text, len);
-    if (len > 0)
-        server_broadcast("[%s]%s: %s", u->addr, u->name, text);
+    if (clean_text(text, len, false) > 0)
+        user_broadcast("[%s]%s: %s", u->addr, u->name, text);
 }
 
 /* who: tells u who is online, oldest connection first. */
@@ -200,19 +359,34 @@ static void user_who(struct user *u)
             user_send(u, "[%s]%s is online", online[i]->addr, online[i]->name);
 }
 
+/* The invisible and direction-changing characters used to make one name
+ * look like another. */
+static bool is_invisible(unsigned long c)
+{
+    return (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) ||
+           (c >= 0x2060 && c <= 0x2064) || (c >= 0x2066 && c <= 0x2069) ||
+           c == 0xfeff;
+}
+
 /*
- * A name is 1 to MAX_NAME bytes with no space, no control character and no
- * '|', which would cut to|NAME|TEXT in the wrong place. Bytes from 0x80 up
- * are allowed, so UTF-8 names work.
+ * A name is 1 to MAX_NAME bytes of valid UTF-8 with no space, no control
+ * or invisible character, and no '|', which would cut to|NAME|TEXT in the
+ * wrong place.
  */
 static bool name_is_valid(const char *name, size_t len)
 {
+    size_t n;
+
     if (len == 0 || len > MAX_NAME)
         return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
+    for (size_t i = 0; i < len; i += n) {
+        unsigned long c;
 
-        if (c <= ' ' || c == 0x7f || c == '|')
+        n = utf8_decode((const unsigned char *)name + i, len - i, &c);
+        if (n == 0)
+            return false;
+        if (c == ' ' || c == '\t' || c == '|' || is_control(c) ||
+            is_invisible(c))
             return false;
     }
     return true;
@@ -246,8 +420,8 @@ static void user_rename(struct user *u, const char *name, size_t len)
 {
     if (!name_is_valid(name, len)) {
         user_send(u,
-                  "error: invalid name: use 1-%d bytes, no spaces, "
-                  "no control characters, no '|'",
+                  "error: invalid name: use 1-%d bytes of UTF-8, no spaces, "
+                  "no control or invisible characters, no '|'",
                   MAX_NAME);
         return;
     }
@@ -255,16 +429,8 @@ static void user_rename(struct user *u, const char *name, size_t len)
         user_send(u, "error: name \"%s\" is already taken", name);
         return;
     }
-    server_broadcast("[%s]%s is now known as %s", u->addr, u->name, name);
+    user_broadcast("[%s]%s is now known as %s", u->addr, u->name, name);
     snprintf(u->name, sizeof u->name, "%s", name);
-}
-
-/* Turns control characters into '?': the text can be shown, not obeyed. */
-static void show_controls(char *text, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-            text[i] = '?';
 }
 
 /*
@@ -286,7 +452,7 @@ static void user_whisper(struct user *u, char *args, size_t len)
     *bar = '\0';
     name_len = (size_t)(bar - args);
     text = bar + 1;
-    text_len = strip_controls(text, len - name_len - 1);
+    text_len = clean_text(text, len - name_len - 1, false);
     if (text_len == 0) {
         user_send(u, "error: usage: to|NAME|TEXT");
         return;
@@ -294,7 +460,7 @@ static void user_whisper(struct user *u, char *args, size_t len)
     /* A NUL byte would cut the name short, and so name someone else. */
     to = strlen(args) == name_len ? server_find_user(args) : NULL;
     if (!to) {
-        show_controls(args, name_len);
+        clean_text(args, name_len, true); /* shown, never obeyed */
         user_send(u, "error: no user named \"%s\"", args);
         return;
     }
@@ -343,82 +509,140 @@ static void user_refuse_long_line(struct user *u)
     user_send(u, "error: line too long (max %d bytes)", MAX_LINE);
 }
 
-/*
- * Adds the next n bytes of a line to u's input buffer. A line that will not
- * fit is refused at once; the rest of it, up to its LF, will be dropped.
- */
-static void user_collect(struct user *u, const char *bytes, size_t n)
+/* Forgets the first n bytes of u's input; an empty buffer is freed. */
+static void user_consume(struct user *u, size_t n)
 {
-    if (u->in_skipping)
-        return;
-    if (n > sizeof u->in - 1 - u->in_len) {
-        user_refuse_long_line(u);
-        u->in_skipping = true;
-        u->in_len = 0;
-        return;
+    u->in_start += n;
+    u->in_len -= n;
+    if (u->in_len == 0) {
+        free(u->in);
+        u->in = NULL;
+        u->in_start = 0;
     }
-    memcpy(u->in + u->in_len, bytes, n);
-    u->in_len += n;
 }
 
 /*
- * The LF has come: the line in u's input buffer is complete. It is passed
- * on without its CR, ending in a NUL, with its length: a NUL byte sent by
- * the client may stand in the middle.
+ * Whether a whole line waits in u's input. The loop reads no more from u
+ * until it has been handled: a user who sends much at once cannot get
+ * ahead of the others, and TCP itself slows the sender down.
  */
-static void user_end_line(struct user *u)
+bool user_has_line(const struct user *u)
 {
-    size_t len = u->in_len;
+    return !user_is_closing(u) && u->in_len > 0 &&
+           memchr(u->in + u->in_start, '\n', u->in_len);
+}
 
-    u->in_len = 0;
-    if (u->in_skipping) {
-        u->in_skipping = false;
-        return;
+/*
+ * Handles the first line in u's input, if a whole one has come, and
+ * returns true; returns false if its LF has not come yet. The line is
+ * passed on without its CR, ending in a NUL, with its length: a NUL byte
+ * sent by the client may stand in the middle. A line too long to fit is
+ * refused as soon as that is clear; the rest of it, up to its LF, is
+ * dropped.
+ */
+bool user_take_line(struct user *u)
+{
+    char *line, *lf;
+    size_t len;
+
+    if (user_is_closing(u) || u->in_len == 0)
+        return false;
+    line = u->in + u->in_start;
+    lf = memchr(line, '\n', u->in_len);
+    len = lf ? (size_t)(lf - line) : 0;
+    if (!lf) {
+        if (u->in_len == INPUT_SIZE && !u->in_skipping) {
+            user_refuse_long_line(u);
+            u->in_skipping = true;
+        }
+        if (u->in_skipping)
+            user_consume(u, u->in_len);
+        return false;
     }
-    if (len > 0 && u->in[len - 1] == '\r')
+    if (len > 0 && line[len - 1] == '\r')
         len--;
-    u->in[len] = '\0';
-    if (len > MAX_LINE)
+    line[len] = '\0';
+    if (u->in_skipping)
+        u->in_skipping = false;
+    else if (len > MAX_LINE)
         user_refuse_long_line(u);
     else if (len > 0)
-        user_handle_line(u, u->in, len);
+        user_handle_line(u, line, len);
+    user_consume(u, (size_t)(lf - line) + 1);
+    return true;
 }
 
 /*
- * Cuts the bytes received from u into lines. TCP carries a stream of bytes,
- * not messages: one read() may end in the middle of a line or hold several
- * lines, so bytes wait in u's input buffer until their LF arrives.
- */
-static void user_receive(struct user *u, const char *bytes, size_t n)
-{
-    while (n > 0 && !user_is_closing(u)) {
-        const char *lf = memchr(bytes, '\n', n);
-        size_t part = lf ? (size_t)(lf - bytes) : n;
-
-        user_collect(u, bytes, part);
-        if (lf) {
-            user_end_line(u);
-            part++;
-        }
-        bytes += part;
-        n -= part;
-    }
-}
-
-/*
- * Reads what u's socket holds and passes it on to be cut into lines. End
- * of stream or an error marks u for closing; EAGAIN only means there was
- * nothing after all.
+ * Reads what u's socket holds into its input buffer, after the bytes
+ * waiting there; once u is closing, what it still sends is read only to be
+ * dropped. The end of the stream (0) or an error means u is leaving;
+ * EAGAIN only means there was nothing after all.
  */
 void user_read(struct user *u)
 {
-    char chunk[READ_CHUNK];
-    ssize_t n = read(u->fd, chunk, sizeof chunk);
+    char discard[DISCARD_SIZE];
+    ssize_t n;
 
-    if (n > 0)
-        user_receive(u, chunk, (size_t)n);
-    else if (n == 0)
-        user_close(u, "left");
-    else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        user_close(u, strerror(errno));
+    if (user_is_closing(u)) {
+        n = read(u->fd, discard, sizeof discard);
+    } else if (!u->in && !(u->in = malloc(INPUT_SIZE))) {
+        user_leave(u, "out of memory");
+        return;
+    } else {
+        memmove(u->in, u->in + u->in_start, u->in_len);
+        u->in_start = 0;
+        n = read(u->fd, u->in + u->in_len, INPUT_SIZE - u->in_len);
+        if (n > 0)
+            u->in_len += (size_t)n;
+    }
+    if (n == 0 ||
+        (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        u->in_ended = true;
+        user_leave(u, n == 0 ? "left" : strerror(errno));
+    }
+    user_consume(u, 0); /* frees the buffer if nothing came */
+}
+
+/* ------------------------------------------------------------------ Life */
+
+struct user *user_new(int fd, const char *addr)
+{
+    static unsigned long long last_id;
+    struct user *u = calloc(1, sizeof *u);
+
+    if (!u)
+        return NULL;
+    u->fd = fd;
+    u->id = ++last_id;
+    snprintf(u->addr, sizeof u->addr, "%s", addr);
+    snprintf(u->name, sizeof u->name, "%s", addr);
+    u->out_pos = out_len; /* it hears what is said from now on */
+    u->out_end = SIZE_MAX;
+    u->last_active = now_ms();
+    return u;
+}
+
+void user_free(struct user *u)
+{
+    close(u->fd);
+    free(u->in);
+    free(u);
+}
+
+/* Puts u in the online table and tells everyone, u too, that it arrived. */
+bool user_online(struct user *u)
+{
+    if (!server_add_user(u))
+        return false;
+    user_broadcast("[%s]%s is online", u->addr, u->name);
+    return true;
+}
+
+/* Closes u and tells everyone left that it went. */
+void user_leave(struct user *u, const char *reason)
+{
+    if (user_is_closing(u))
+        return;
+    user_close(u, reason);
+    user_broadcast("[%s]%s is offline", u->addr, u->name);
 }

@@ -7,7 +7,7 @@
 
 load helpers
 
-INVALID="error: invalid name: use 1-32 bytes, no spaces, no control characters, no '|'"
+INVALID="error: invalid name: use 1-32 bytes of UTF-8, no spaces, no control or invisible characters, no '|'"
 
 # renamed NAME NEW: the line that tells of the client's user, still named
 # after its address, taking the name NEW.
