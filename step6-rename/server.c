@@ -29,7 +29,7 @@
 #define DEFAULT_IP   "127.0.0.1"
 #define DEFAULT_PORT "8888"
 
-#define LINES_PER_TURN 1     /* lines handled for each user in a turn */
+#define LINES_PER_TURN 16    /* lines handled for each user in a turn */
 #define LOG_SIZE       65536 /* bytes of log waiting for stdout */
 #define SHUTDOWN_MS    2000  /* the grace of a shutdown, for the log too */
 
@@ -200,21 +200,34 @@ static char log_text[LOG_SIZE];
 static size_t log_len;            /* bytes waiting in log_text */
 static unsigned long log_dropped; /* lines lost since the last one kept */
 
+/* Adds to the log how many lines were dropped, once there is room. */
+static bool log_tell_dropped(void)
+{
+    size_t room = sizeof log_text - log_len;
+
+    if (log_dropped == 0)
+        return true;
+    if (room < MAX_MESSAGE)
+        return false;
+    log_len += (size_t)snprintf(log_text + log_len, room,
+                                "(%lu lines of log dropped)\n", log_dropped);
+    log_dropped = 0;
+    return true;
+}
+
 static void log_printf(const char *format, ...) PRINTF_LIKE(1, 2);
 
 static void log_printf(const char *format, ...)
 {
-    size_t room = sizeof log_text - log_len;
+    size_t room;
     va_list args;
     int n;
 
-    if (log_dropped > 0 && room > MAX_MESSAGE) {
-        n = snprintf(log_text + log_len, room, "(%lu lines of log dropped)\n",
-                     log_dropped);
-        log_len += (size_t)n;
-        room -= (size_t)n;
-        log_dropped = 0;
+    if (!log_tell_dropped()) {
+        log_dropped++;
+        return;
     }
+    room = sizeof log_text - log_len;
     va_start(args, format);
     n = vsnprintf(log_text + log_len, room, format, args);
     va_end(args);
@@ -237,6 +250,7 @@ static void log_flush(void)
     if (n > 0) {
         log_len -= (size_t)n;
         memmove(log_text, log_text + n, log_len);
+        log_tell_dropped();
     }
 }
 

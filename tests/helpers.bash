@@ -64,9 +64,12 @@ said() {
 # start_server [ARGS...]: starts the step's server on a free port with
 # ARGS, and waits for its "listening on" line. Sets PORT and SERVER_PID;
 # the server's stdout goes on into $SERVER_LOG. With SERVER_FD_LIMIT set,
-# the server may open at most that many descriptors.
+# the server may open at most that many descriptors. With LOG_UNREAD set,
+# nobody reads the server's stdout after that first line, until
+# read_log_again.
 start_server() {
     local fifo=$BATS_TEST_TMPDIR/server.out first out
+    LOG_FD="" LOG_PID=""
     SERVER_LOG=$BATS_TEST_TMPDIR/server.log
     SERVER_ERR=$BATS_TEST_TMPDIR/server.err
     rm -f "$fifo"
@@ -91,10 +94,21 @@ start_server() {
     fi
     PORT=${BASH_REMATCH[2]}
     printf '%s\n' "$first" >"$SERVER_LOG"
-    # Keep reading the server's stdout: a full pipe would block it.
-    cat <&"$out" >>"$SERVER_LOG" 3>&- &
+    LOG_FD=$out
+    [[ -n ${LOG_UNREAD:-} ]] || read_log_again
+}
+
+# read_log_again: goes on reading the server's stdout into $SERVER_LOG.
+read_log_again() {
+    cat <&"$LOG_FD" >>"$SERVER_LOG" 3>&- &
     LOG_PID=$!
-    exec {out}<&-
+    exec {LOG_FD}<&-
+}
+
+# signal_server [SIGNAL]: sends the server SIGNAL (SIGTERM unless told),
+# without waiting for it to exit: stop_server does that.
+signal_server() {
+    kill -"${1:-TERM}" "$SERVER_PID"
 }
 
 # wait_or_kill PID: waits for a child to exit, for $TIMEOUT seconds at
@@ -128,7 +142,8 @@ stop_server() {
     kill -"$signal" "$SERVER_PID" 2>/dev/null || true
     wait_or_kill "$SERVER_PID" || status=$?
     SERVER_PID=""
-    wait "$LOG_PID" || true
+    [[ -n $LOG_PID || -z ${LOG_FD:-} ]] || read_log_again
+    [[ -z $LOG_PID ]] || wait "$LOG_PID" || true
     if grep -qE 'Sanitizer|runtime error|^==[0-9]+==' "$SERVER_ERR"; then
         fail "the server reported errors:" "$(cat "$SERVER_ERR")"
         return 1
@@ -164,6 +179,22 @@ wait_for_log_line() {
     until grep -qxF -- "$1" "$SERVER_LOG"; do
         if ((SECONDS > deadline)); then
             fail "the log never had the line '$1':" "$(cat "$SERVER_LOG")"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# wait_for_file_lines FILE REGEX COUNT: waits until COUNT lines of FILE
+# match REGEX, for TIMEOUT seconds after the last one came.
+wait_for_file_lines() {
+    local got last=-1 deadline
+    while got=$(grep -cE -- "$2" "$1") && ((got < $3)); do
+        if ((got != last)); then
+            last=$got
+            deadline=$((SECONDS + TIMEOUT))
+        elif ((SECONDS > deadline)); then
+            fail "$1 has $got lines matching '$2', not $3"
             return 1
         fi
         sleep 0.05

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # step1.bats - the TCP server: command line, listening on IPv4 and IPv6,
-# the log of connections, input read and dropped, a full server, shutdown.
+# the log of connections, input read and dropped.
 
 load helpers
 
@@ -120,67 +120,4 @@ have_ipv6() {
         disconnect "c$i"
     done
     wait_for_log "^disconnected " 200
-}
-
-@test "SIGTERM: every client hears 'server is shutting down', then exit 0" {
-    start_server
-    connect alice
-    connect bob
-    wait_for_log "^connected " 2
-    stop_server TERM
-    wait_for alice "server is shutting down"
-    expect_eof alice
-    wait_for bob "server is shutting down"
-    expect_eof bob
-    tail -n 1 "$SERVER_LOG" | grep -qx "shutting down"
-}
-
-@test "SIGINT shuts down the same way" {
-    start_server
-    connect alice
-    wait_for_log "^connected "
-    stop_server INT
-    wait_for alice "server is shutting down"
-    expect_eof alice
-}
-
-@test "when no descriptor is left, a newcomer hears 'error: server is full'" {
-    [[ -z ${VALGRIND:-} ]] || skip "valgrind keeps descriptors of its own"
-    SERVER_FD_LIMIT=24 start_server
-    local i users
-    # More clients than the server has descriptors for.
-    for ((i = 1; i <= 30; i++)); do
-        connect "c$i"
-    done
-    wait_for_log "^turned away a connection: server is full$" 1
-    wait_for_log "^(connected|turned away) " 30
-    users=$(grep -c '^connected ' "$SERVER_LOG")
-    ((users > 0 && users < 30))
-    # The server accepts in order of arrival: the last ones were refused.
-    for ((i = users + 1; i <= 30; i++)); do
-        expect "c$i" "error: server is full"
-        expect_eof "c$i"
-        disconnect "c$i"
-    done
-    # Once a user leaves, there is room again.
-    disconnect c1
-    wait_for_log "^disconnected "
-    connect again
-    wait_for_log "^connected " $((users + 1))
-}
-
-@test "a full server does not spin while newcomers wait" {
-    [[ -z ${VALGRIND:-} ]] || skip "valgrind keeps descriptors of its own"
-    [[ -r /proc/self/stat ]] || skip "needs /proc to measure processor time"
-    SERVER_FD_LIMIT=24 start_server
-    local i before after
-    for ((i = 1; i <= 30; i++)); do
-        connect "c$i"
-    done
-    wait_for_log "^(connected|turned away) " 30
-    before=$(cpu_ticks "$SERVER_PID")
-    sleep 1 # a window to measure, not a wait for an event
-    after=$(cpu_ticks "$SERVER_PID")
-    # A spinning loop burns about 100 ticks a second.
-    ((after - before < 20)) || fail "the server used $((after - before)) ticks in 1s"
 }

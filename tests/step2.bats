@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
 # step2.bats - the user map: each connection is a user named after its
 # address, and everyone online, the newcomer too, hears of each arrival.
+# The server says it once, in one output each user reads at its own pace,
+# and writes its log the same way: no slow reader holds anyone up.
 
 load helpers
 
@@ -95,14 +97,35 @@ have_ipv6() {
     done
 }
 
-@test "shutdown: the goodbye comes after every line already queued" {
+@test "with users online and nothing to say, the server sleeps" {
+    [[ -r /proc/self/stat ]] || skip "needs /proc to measure processor time"
     start_server
     join alice
     join bob
-    join carol
-    stop_server
     expect alice "[${ADDR[bob]}]${ADDR[bob]} is online"
-    expect alice "[${ADDR[carol]}]${ADDR[carol]} is online"
-    expect alice "server is shutting down"
-    expect_eof alice
+    local before after
+    before=$(cpu_ticks "$SERVER_PID")
+    sleep 1 # a window to measure, not a wait for an event
+    after=$(cpu_ticks "$SERVER_PID")
+    # Asking poll() for room in sockets with nothing to send would wake
+    # it at once, for ever: about 100 ticks a second.
+    ((after - before < 20)) || fail "the server used $((after - before)) ticks in 1s"
+}
+
+@test "a log nobody reads holds nobody up; the lines it loses are counted" {
+    LOG_UNREAD=1 start_server
+    local i
+    # Each arrival and departure is a line of log: enough of them fill the
+    # pipe to the log's reader and the server's own buffer for the log.
+    for ((i = 0; i < 3000; i++)); do
+        connect visitor && disconnect visitor
+    done
+    join alice
+    join bob
+    expect alice "[${ADDR[bob]}]${ADDR[bob]} is online"
+    # The log is read again: what could not wait was dropped, and counted.
+    read_log_again
+    wait_for_log "^\([0-9]+ lines of log dropped\)$"
+    join carol
+    wait_for_log_line "connected ${ADDR[carol]}"
 }

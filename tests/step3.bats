@@ -76,6 +76,19 @@ check_sequence() {
     expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: a[31mbc	def 你好!"
 }
 
+@test "C1 controls, raw or in UTF-8, and invalid UTF-8 are removed" {
+    start_server
+    join alice
+    join bob
+    # A raw C1 CSI, the same in UTF-8, NEL in UTF-8, a byte never found in
+    # UTF-8, an overlong '/', a surrogate, a sequence cut short: all go.
+    send_bytes alice 'a\x9b31mb\xc2\x9b32mc\xc2\x85d\xffe\xc0\xaff\xed\xa0\x80g\xe4\xbd\n'
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: a31mb32mcdefg"
+    # Valid UTF-8 of every length passes untouched: é, 你, 😀.
+    send_bytes alice '\xc3\xa9 \xe4\xbd\xa0 \xf0\x9f\x98\x80\n'
+    expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: é 你 😀"
+}
+
 @test "a line of nothing but control characters is ignored" {
     start_server
     join alice
@@ -210,4 +223,32 @@ check_sequence() {
     bytes=$(timeout "$TIMEOUT" cat <&"${FD[lazy]}" | wc -c)
     ((bytes < 16000000))
     wait_for_log_line "disconnected ${ADDR[lazy]} (too much unsent output)"
+}
+
+@test "a burst from a few takes nobody down: fast readers get every line" {
+    start_server
+    local i readers=50 senders=4 lines=8192 letters=(a b c d) pids=()
+    for ((i = 1; i <= readers; i++)); do
+        connect "r$i"
+        # Each reader reads as fast as it can, into a file of its own.
+        cat <&"${FD[r$i]}" >"$BATS_TEST_TMPDIR/r$i" &
+    done
+    for ((i = 0; i < senders; i++)); do
+        connect "s$i"
+        yes "${letters[i]}" | head -n $lines >"$BATS_TEST_TMPDIR/s$i"
+    done
+    wait_for_log "^connected " $((readers + senders))
+    # Each sender sends its one-byte lines in a single write, all at once.
+    for ((i = 0; i < senders; i++)); do
+        cat "$BATS_TEST_TMPDIR/s$i" >&"${FD[s$i]}" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    # Every reader gets every line: none is dropped for keeping up with a
+    # burst, however much the others send at once.
+    for ((i = 1; i <= readers; i++)); do
+        wait_for_file_lines "$BATS_TEST_TMPDIR/r$i" ': [abcd]$' \
+            $((senders * lines)) || fail "reader r$i was short of lines"
+    done
+    ! grep -q "too much unsent output" "$SERVER_LOG"
 }

@@ -1,7 +1,10 @@
 #!/usr/bin/env bats
-# step4.bats - the user module: the server is split into modules, and one
-# thing is new: when a user leaves, vanishes or is dropped, everyone left
-# hears "[ADDR]NAME is offline", once, after everything that user said.
+# step4.bats - the user module: the server is split into modules, and it
+# ends in order. When a user leaves, vanishes or is dropped, everyone left
+# hears "[ADDR]NAME is offline", once, after everything that user said, and
+# a user who stops sending still gets what was queued for it. On SIGINT or
+# SIGTERM everyone gets what was queued, then "server is shutting down",
+# and the server exits 0.
 
 load helpers
 
@@ -18,6 +21,37 @@ half_close() {
 # no further than that, so the bytes after them stay for the next reader.
 read_bytes() {
     timeout "$TIMEOUT" head -c "$2" <&"${FD[$1]}"
+}
+
+# send_numbered NAME COUNT: NAME sends COUNT lines of about a kilobyte,
+# numbered from 00001, in one go.
+send_numbered() {
+    awk -v pad="$(repeat p 1000)" -v n="$2" \
+        'BEGIN { for (k = 1; k <= n; k++) printf "%05d %s\n", k, pad }' \
+        >&"${FD[$1]}"
+}
+
+# BEHIND: lines of about a kilobyte for a reader to be far enough behind
+# that the server itself holds some of its output: the sockets' own
+# buffers take the first 3 or 4 MB on Linux's loopback.
+BEHIND=4200
+
+# skip_if_dropped NAME: once NAME is gone, skips the test if the server
+# dropped it for too much unsent output: this system's socket buffers are
+# too small for a reader to be that far behind within the server's 1 MiB.
+skip_if_dropped() {
+    wait_for_log "^disconnected $(regex_quote "${ADDR[$1]}") "
+    if grep -q "^disconnected $(regex_quote "${ADDR[$1]}") (too much unsent output)" "$SERVER_LOG"; then
+        skip "the sockets' buffers here are too small for this test"
+    fi
+}
+
+# check_numbered FILE PREFIX COUNT: FILE holds, first, the lines that
+# send_numbered made, as heard from PREFIX, each once and in order.
+check_numbered() {
+    head -n "$3" "$1" | awk -v prefix="$2" -v n="$3" -v pad="$(repeat p 1000)" '
+        $0 != sprintf("%s%05d %s", prefix, NR, pad) { print "line " NR " is wrong"; exit 1 }
+        END { if (NR != n) { print "got " NR " lines of " n; exit 1 } }'
 }
 
 @test "a user who leaves is announced to everyone left: [ADDR]NAME is offline" {
@@ -166,4 +200,124 @@ read_bytes() {
     timeout "$TIMEOUT" cat <&"${FD[lazy]}" >"$BATS_TEST_TMPDIR/lazy"
     (($(wc -c <"$BATS_TEST_TMPDIR/lazy") < 16000000))
     ! grep -qF -- "$notice" "$BATS_TEST_TMPDIR/lazy"
+}
+
+@test "a user who stops sending still gets everything queued for it" {
+    start_server
+    join alice
+    join bob
+    expect alice "[${ADDR[bob]}]${ADDR[bob]} is online"
+    local n=$BEHIND prefix="[${ADDR[alice]}]${ADDR[alice]}: "
+    # alice sends 4 MB; bob reads none of it yet, so some of it waits in
+    # the server, beyond what the sockets' buffers hold.
+    send_numbered alice $n
+    read_lines alice $n >/dev/null
+    # bob sends his last line and shuts down his sending side, as the menu
+    # client does when it leaves.
+    send bob "bye"
+    half_close bob
+    expect alice "[${ADDR[bob]}]${ADDR[bob]}: bye"
+    expect alice "[${ADDR[bob]}]${ADDR[bob]} is offline"
+    # Input ending is not output ending: bob gets every line, then the end.
+    timeout "$TIMEOUT" cat <&"${FD[bob]}" >"$BATS_TEST_TMPDIR/bob"
+    skip_if_dropped bob
+    check_numbered "$BATS_TEST_TMPDIR/bob" "$prefix" $n
+    [[ $(tail -n 1 "$BATS_TEST_TMPDIR/bob") == "[${ADDR[bob]}]${ADDR[bob]}: bye" ]] ||
+        fail "bob: expected his own last line at the end" \
+            "bob: got '$(tail -n 1 "$BATS_TEST_TMPDIR/bob")'"
+}
+
+@test "SIGTERM: everyone hears 'server is shutting down', then exit 0" {
+    start_server
+    join alice
+    join bob
+    expect alice "[${ADDR[bob]}]${ADDR[bob]} is online"
+    signal_server TERM
+    local who
+    for who in alice bob; do
+        expect "$who" "server is shutting down"
+        expect_eof "$who"
+        disconnect "$who"
+    done
+    stop_server
+    grep -qx "shutting down" "$SERVER_LOG"
+    wait_for_log_line "disconnected ${ADDR[alice]} (server shutting down)"
+}
+
+@test "SIGINT shuts down the same way" {
+    start_server
+    join alice
+    signal_server INT
+    expect alice "server is shutting down"
+    expect_eof alice
+    disconnect alice
+    stop_server INT
+}
+
+@test "shutdown: the goodbye comes after every line already queued" {
+    start_server
+    join alice
+    join bob
+    join carol
+    signal_server
+    expect alice "[${ADDR[bob]}]${ADDR[bob]} is online"
+    expect alice "[${ADDR[carol]}]${ADDR[carol]} is online"
+    expect alice "server is shutting down"
+    expect_eof alice
+}
+
+@test "shutdown: a reader far behind gets everything queued, then the goodbye" {
+    start_server
+    join alice
+    join lazy
+    expect alice "[${ADDR[lazy]}]${ADDR[lazy]} is online"
+    local n=$BEHIND prefix="[${ADDR[alice]}]${ADDR[alice]}: "
+    send_numbered alice $n
+    read_lines alice $n >/dev/null
+    signal_server
+    # lazy starts reading only now: every line, the goodbye, the end.
+    timeout "$TIMEOUT" cat <&"${FD[lazy]}" >"$BATS_TEST_TMPDIR/lazy"
+    disconnect lazy
+    skip_if_dropped lazy
+    check_numbered "$BATS_TEST_TMPDIR/lazy" "$prefix" $n
+    [[ $(tail -n 1 "$BATS_TEST_TMPDIR/lazy") == "server is shutting down" ]] ||
+        fail "lazy: expected the goodbye at the end" \
+            "lazy: got '$(tail -n 1 "$BATS_TEST_TMPDIR/lazy")'"
+    disconnect alice
+    stop_server
+}
+
+@test "shutdown in a flood: every sender still hears the goodbye, whole" {
+    start_server
+    local i n=10
+    for ((i = 1; i <= n; i++)); do
+        connect "f$i"
+        cat <&"${FD[f$i]}" >"$BATS_TEST_TMPDIR/f$i" &
+        # Each one sends as fast as it can, until the server is gone.
+        yes "f$i floods" >&"${FD[f$i]}" 2>/dev/null &
+    done
+    for ((i = 1; i <= n; i++)); do
+        wait_for_file_lines "$BATS_TEST_TMPDIR/f$i" "f$i floods\$" 1
+    done
+    signal_server
+    for ((i = 1; i <= n; i++)); do
+        wait_for_file_lines "$BATS_TEST_TMPDIR/f$i" "^server is shutting down$" 1
+        [[ $(tail -n 1 "$BATS_TEST_TMPDIR/f$i") == "server is shutting down" ]] ||
+            fail "f$i: expected the goodbye last, got '$(tail -n 1 "$BATS_TEST_TMPDIR/f$i")'"
+    done
+    stop_server
+}
+
+@test "shutdown works while nobody reads the log" {
+    LOG_UNREAD=1 start_server
+    local i
+    for ((i = 0; i < 3000; i++)); do
+        connect visitor && disconnect visitor
+    done
+    join alice
+    signal_server
+    expect alice "server is shutting down"
+    expect_eof alice
+    disconnect alice
+    stop_server
 }

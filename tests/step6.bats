@@ -2,8 +2,9 @@
 # step6.bats - rename: "rename|NEW" gives a user a name of its choice, told
 # to everyone; from then on its messages, its place in the who list and
 # the news of its leaving carry the new name, while the address stays. A
-# name is 1-32 bytes, no spaces, no control characters, no '|', and no two
-# users have the same one; a refusal goes to the asker alone.
+# name is 1-32 bytes of valid UTF-8, with no spaces, no control or invisible
+# characters and no '|', and no two users have the same one; a refusal goes
+# to the asker alone.
 
 load helpers
 
@@ -180,6 +181,27 @@ refused() {
         refused alice "$INVALID" "rename|a${c}b\\n"
     done
     refused alice "$INVALID" 'rename|\x1b\n'
+}
+
+@test "a name with C1 controls or bytes that are not UTF-8 is refused" {
+    two_users
+    local bad
+    # A raw C1 CSI, the same in UTF-8, a byte never found in UTF-8, an
+    # overlong '/', a surrogate, a sequence cut short.
+    for bad in '\x9b31m' '\xc2\x9b31m' '\xff' '\xc0\xaf' '\xed\xa0\x80' '\xe4\xbd'; do
+        refused alice "$INVALID" "rename|a${bad}b\\n"
+    done
+}
+
+@test "a name with invisible or direction-changing characters is refused" {
+    two_users
+    local bad
+    # Zero width space, right-to-left override, word joiner, first strong
+    # isolate, zero width no-break space: each could make one name look
+    # like another.
+    for bad in '\xe2\x80\x8b' '\xe2\x80\xae' '\xe2\x81\xa0' '\xe2\x81\xa8' '\xef\xbb\xbf'; do
+        refused alice "$INVALID" "rename|bo${bad}b\\n"
+    done
 }
 
 @test "a name with '|' is refused" {

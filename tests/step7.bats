@@ -131,7 +131,16 @@ nothing_else_for() {
     # "b<ESC>ob" is not bob; shown without the ESC it would look like him.
     send_bytes alice 'to|b\x1bob|hi\n'
     expect alice 'error: no user named "b?ob"'
+    # So are C1 controls and bytes that are not UTF-8.
+    send_bytes alice 'to|b\xc2\x9bo\xffb|hi\n'
+    expect alice 'error: no user named "b?o?b"'
     nothing_else_for bob carol
+}
+
+@test "C1 controls and invalid UTF-8 are removed from TEXT" {
+    three_users
+    send_bytes alice 'to|bob|a\x9bb\xc2\x9bc\xffd\n'
+    expect bob "[${ADDR[alice]}]${ADDR[alice]} (private): abcd"
 }
 
 @test "the Go course's client works: each command in one write, to| with a blank line" {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
-# step8.bats - the idle timeout: "server -timeout SECONDS" (300 unless told,
-# 0 for never) sends away a user who has sent nothing for that long. It
-# hears "disconnected: idle for SECONDS seconds", its connection is closed,
-# and everyone left hears that it is offline. Any bytes it sends, even an
-# empty or unfinished line, start its time over.
+# step8.bats - guarding the server's descriptors. The idle timeout:
+# "server -timeout SECONDS" (300 unless told, 0 for never) sends away a user
+# who has sent no whole line for that long. It hears "disconnected: idle for
+# SECONDS seconds", its connection is closed, and everyone left hears that
+# it is offline. Bytes without an LF do not count. And out of descriptors,
+# a newcomer hears "error: server is full", and the server does not spin.
 
 load helpers
 
@@ -93,34 +94,27 @@ keep_busy_until() {
     wait_for talker "[${ADDR[talker]}]${ADDR[talker]}: still here"
 }
 
-@test "an unfinished line, an empty line, even a too long line count as activity" {
-    # They joined before idle: had their time not started over, they
-    # would have been sent away first.
+@test "only a whole line counts: bytes without an LF keep nobody" {
+    # typer and blank joined before idle: had they not counted as active,
+    # they would have been sent away first.
     start_server -timeout=2
     join typer
     join blank
-    join long
     join idle
     expect typer "[${ADDR[blank]}]${ADDR[blank]} is online"
-    expect typer "[${ADDR[long]}]${ADDR[long]} is online"
     expect typer "[${ADDR[idle]}]${ADDR[idle]} is online"
-    expect blank "[${ADDR[long]}]${ADDR[long]} is online"
     expect blank "[${ADDR[idle]}]${ADDR[idle]} is online"
-    expect long "[${ADDR[idle]}]${ADDR[idle]} is online"
-    send_bytes long '%s' "$(repeat y 5000)"
-    expect long "error: line too long (max 4096 bytes)"
-    keep_busy_until "^disconnected $(regex_quote "${ADDR[idle]}") " \
-        typer 'x' blank '\n' long 'y'
-    expect idle "disconnected: idle for 2 seconds"
-    expect_eof idle
-    local who
-    for who in typer blank long; do
-        expect "$who" "[${ADDR[idle]}]${ADDR[idle]} is offline"
-    done
-    (($(grep -c '^disconnected ' "$SERVER_LOG") == 1))
-    # typer's line was kept all along.
-    send typer "end"
-    expect_match typer "^\[$(regex_quote "${ADDR[typer]}")\]$(regex_quote "${ADDR[typer]}"): x+end$"
+    # typer trickles bytes of a line it never ends; blank sends empty lines.
+    keep_busy_until "^disconnected $(regex_quote "${ADDR[typer]}") " \
+        typer 'x' blank '\n'
+    wait_for typer "disconnected: idle for 2 seconds"
+    expect_eof typer
+    # idle was silent all along: it goes too, and blank stays.
+    keep_busy_until "^disconnected $(regex_quote "${ADDR[idle]}") " blank '\n'
+    wait_for idle "disconnected: idle for 2 seconds"
+    ! grep -q "^disconnected $(regex_quote "${ADDR[blank]}") " "$SERVER_LOG"
+    send blank "still here"
+    wait_for blank "[${ADDR[blank]}]${ADDR[blank]}: still here"
 }
 
 @test "-timeout 0: a silent user is never sent away" {
@@ -130,4 +124,68 @@ keep_busy_until() {
     send alice "still here"
     expect alice "[${ADDR[alice]}]${ADDR[alice]}: still here"
     ! grep -q '^disconnected ' "$SERVER_LOG"
+}
+
+@test "out of descriptors, a newcomer hears 'error: server is full'" {
+    [[ -z ${VALGRIND:-} ]] || skip "valgrind keeps descriptors of its own"
+    SERVER_FD_LIMIT=24 start_server
+    local i users
+    # More clients than the server has descriptors for.
+    for ((i = 1; i <= 30; i++)); do
+        connect "c$i"
+    done
+    wait_for_log "^turned away a connection: server is full$" 1
+    wait_for_log "^(connected|turned away) " 30
+    users=$(grep -c '^connected ' "$SERVER_LOG")
+    ((users > 0 && users < 30))
+    # The server accepts in order of arrival: the last ones were refused.
+    for ((i = users + 1; i <= 30; i++)); do
+        expect "c$i" "error: server is full"
+        expect_eof "c$i"
+        disconnect "c$i"
+    done
+    # Once a user leaves, there is room again.
+    disconnect c1
+    wait_for_log "^disconnected "
+    connect again
+    wait_for_log "^connected " $((users + 1))
+}
+
+@test "a full server does not spin while newcomers wait" {
+    [[ -z ${VALGRIND:-} ]] || skip "valgrind keeps descriptors of its own"
+    [[ -r /proc/self/stat ]] || skip "needs /proc to measure processor time"
+    SERVER_FD_LIMIT=24 start_server
+    local i before after
+    for ((i = 1; i <= 30; i++)); do
+        connect "c$i"
+    done
+    wait_for_log "^(connected|turned away) " 30
+    before=$(cpu_ticks "$SERVER_PID")
+    sleep 1 # a window to measure, not a wait for an event
+    after=$(cpu_ticks "$SERVER_PID")
+    # A spinning loop burns about 100 ticks a second.
+    ((after - before < 20)) || fail "the server used $((after - before)) ticks in 1s"
+}
+
+@test "out of descriptors with nobody online, the server listens again" {
+    [[ -z ${VALGRIND:-} ]] || skip "valgrind keeps descriptors of its own"
+    [[ -r /proc/self/stat ]] || skip "needs /proc to measure processor time"
+    command -v prlimit >/dev/null || skip "needs prlimit to change a running server's limit"
+    start_server
+    # No new descriptor at all, not even for the spare: the server cannot
+    # turn alice away, so it stops listening for a while, and does not spin.
+    prlimit --pid "$SERVER_PID" --nofile=3:
+    connect alice
+    wait_for_log "^listening on " # the log is still read
+    local before after line
+    before=$(cpu_ticks "$SERVER_PID")
+    sleep 1 # a window to measure, not a wait for an event
+    after=$(cpu_ticks "$SERVER_PID")
+    ((after - before < 20)) || fail "the server used $((after - before)) ticks in 1s"
+    ! grep -q "^connected " "$SERVER_LOG"
+    # Descriptors are free again: nobody left, yet it listens again by itself.
+    prlimit --pid "$SERVER_PID" --nofile=1024:
+    read_line alice line || fail "alice: expected her arrival, got $READ_ERROR"
+    [[ $line == *" is online" ]] || fail "alice: expected her arrival, got '$line'"
+    wait_for_log "^connected "
 }
