@@ -220,8 +220,10 @@ void user_flush(struct user *u)
             u->out_blocked = (size_t)n < len; /* it took less: full */
         }
     }
-    if (output_behind(u) > OUTPUT_LIMIT)
+    if (output_behind(u) > OUTPUT_LIMIT) {
         user_leave(u, "too much unsent output");
+        u->close_deadline = 0; /* it stopped reading: no grace */
+    }
     if (user_is_closing(u) && !user_has_output(u) && !u->out_shut) {
         shutdown(u->fd, SHUT_WR);
         u->out_shut = true;

@@ -78,8 +78,8 @@ bool user_has_line(const struct user *u);
 
 /* The online table, kept by server.c: server_online() returns it, oldest
  * connection first, with the number of users in *count; the users being
- * closed are still in it. server_find_user() finds a user by name among
- * the others, or returns NULL. now_ms() is the time in milliseconds. */
+ * closed are still in it. server_find_user() finds a user online by name,
+ * or returns NULL. now_ms() is the time in milliseconds. */
 bool server_add_user(struct user *u);
 struct user **server_online(size_t *count);
 struct user *server_find_user(const char *name);

@@ -223,8 +223,10 @@ void user_flush(struct user *u)
             u->out_blocked = (size_t)n < len; /* it took less: full */
         }
     }
-    if (output_behind(u) > OUTPUT_LIMIT)
+    if (output_behind(u) > OUTPUT_LIMIT) {
         user_leave(u, "too much unsent output");
+        u->close_deadline = 0; /* it stopped reading: no grace */
+    }
     if (user_is_closing(u) && !user_has_output(u) && !u->out_shut) {
         shutdown(u->fd, SHUT_WR);
         u->out_shut = true;
@@ -408,7 +410,10 @@ static bool name_is_address(const char *name)
     if (port[0] == '\0' || port[strspn(port, "0123456789")] != '\0')
         return false;
     if (host_len > 2 && name[0] == '[' && name[host_len - 1] == ']') {
-        snprintf(host, sizeof host, "%.*s", (int)host_len - 2, name + 1);
+        /* A link-local address names its interface: "[fe80::1%eth0]". */
+        size_t ip_len = strcspn(name + 1, "%]");
+
+        snprintf(host, sizeof host, "%.*s", (int)ip_len, name + 1);
         return inet_pton(AF_INET6, host, ip) == 1;
     }
     snprintf(host, sizeof host, "%.*s", (int)host_len, name);

@@ -59,6 +59,18 @@ said() {
     printf '[%s]%s: %s' "${ADDR[$1]}" "${ADDR[$1]}" "$2"
 }
 
+# fast COMMAND [ARGS...]: runs COMMAND without the trap Bats sets on every
+# command to tell where a test failed. Over a loop of thousands of steps,
+# that trap costs far more than the loop itself.
+fast() {
+    local trap_debug status=0
+    trap_debug=$(trap -p DEBUG)
+    trap - DEBUG
+    "$@" || status=$?
+    eval "$trap_debug"
+    return "$status"
+}
+
 # ------------------------------------------------------------ The server
 
 # start_server [ARGS...]: starts the step's server on a free port with
@@ -100,9 +112,23 @@ start_server() {
 
 # read_log_again: goes on reading the server's stdout into $SERVER_LOG.
 read_log_again() {
-    cat <&"$LOG_FD" >>"$SERVER_LOG" 3>&- &
+    (
+        close_clients_but
+        exec cat <&"$LOG_FD" >>"$SERVER_LOG" 3>&-
+    ) &
     LOG_PID=$!
     exec {LOG_FD}<&-
+}
+
+# close_clients_but [NAME...]: in a subshell about to run something in the
+# background, closes the clients' descriptors but those named: a socket
+# that a background process keeps open is never seen to close, and the
+# server would wait for its client to leave.
+close_clients_but() {
+    local name
+    for name in "${!FD[@]}"; do
+        [[ " $* " == *" $name "* ]] || eval "exec ${FD[$name]}<&-"
+    done
 }
 
 # signal_server [SIGNAL]: sends the server SIGNAL (SIGTERM unless told),
@@ -185,6 +211,24 @@ wait_for_log_line() {
     done
 }
 
+# send_paced NAME COUNT PAD PREFIX READER...: NAME sends COUNT lines,
+# "00001 PAD" and so on, 250 at a time; each part goes only once every
+# READER's file (see read_all) has the part before it, heard from PREFIX.
+# So the readers keep up, however slow this machine.
+send_paced() {
+    local name=$1 n=$2 pad=$3 prefix=$4 from reader
+    shift 4
+    for ((from = 1; from <= n; from += 250)); do
+        awk -v pad="$pad" -v from=$from -v to=$((from + 249 < n ? from + 249 : n)) \
+            'BEGIN { for (k = from; k <= to; k++) printf "%05d %s\n", k, pad }' \
+            >&"${FD[$name]}"
+        for reader in "$@"; do
+            wait_for_file_lines "$BATS_TEST_TMPDIR/$reader" "^$(regex_quote "$prefix")" \
+                $((from + 249 < n ? from + 249 : n)) || return 1
+        done
+    done
+}
+
 # wait_for_file_lines FILE REGEX COUNT: waits until COUNT lines of FILE
 # match REGEX, for TIMEOUT seconds after the last one came.
 wait_for_file_lines() {
@@ -217,6 +261,94 @@ connect() {
         return 1
     }
     FD[$1]=$fd
+}
+
+# connect_many PREFIX LAST [FIRST]: connects the clients PREFIX1 (or
+# PREFIXFIRST) to PREFIXLAST.
+connect_many() {
+    local i
+    for ((i = ${3:-1}; i <= $2; i++)); do
+        connect "$1$i" || return 1
+    done
+}
+
+# visit COUNT: COUNT clients, one after another, connect and leave at once.
+visit() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        connect visitor && disconnect visitor || return 1
+    done
+}
+
+# read_all_into NAME FILE: from now on, everything the client receives goes
+# into FILE, read as fast as it comes, in the background.
+read_all_into() {
+    (
+        close_clients_but "$1"
+        exec cat <&"${FD[$1]}" >"$2"
+    ) &
+}
+
+# The program of read_all: it reads each descriptor of its arguments,
+# given with the file to write to, until the end of each.
+READ_ALL_PERL='
+    use IO::Select;
+    my ($ready, %to) = (IO::Select->new);
+    while (my ($fd, $file) = splice(@ARGV, 0, 2)) {
+        open(my $in, "<&=", $fd) or die "fd $fd: $!";
+        open(my $out, ">", $file) or die "$file: $!";
+        $ready->add($in);
+        $to{fileno $in} = $out;
+    }
+    while ($ready->count) {
+        for my $in ($ready->can_read) {
+            my $n = sysread($in, my $bytes, 65536);
+            if ($n) { syswrite($to{fileno $in}, $bytes) } else { $ready->remove($in) }
+        }
+    }'
+
+# read_all NAME...: from now on, everything each client receives goes into
+# a file of the test's named after the client, read as fast as it comes,
+# in the background. One perl process reads them all, where there is perl:
+# a process for each client costs seconds for hundreds of clients.
+read_all() {
+    local name pairs=()
+    for name in "$@"; do
+        pairs+=("${FD[$name]}" "$BATS_TEST_TMPDIR/$name")
+    done
+    (
+        close_clients_but "$@"
+        if command -v perl >/dev/null; then
+            exec perl -e "$READ_ALL_PERL" "${pairs[@]}"
+        fi
+        for name in "$@"; do
+            cat <&"${FD[$name]}" >"$BATS_TEST_TMPDIR/$name" &
+        done
+        wait
+    ) &
+}
+
+# read_all_many PREFIX COUNT: read_all for the clients PREFIX1 to
+# PREFIXCOUNT.
+read_all_many() {
+    local i names=()
+    for ((i = 1; i <= $2; i++)); do
+        names+=("$1$i")
+    done
+    read_all "${names[@]}"
+}
+
+# wait_last_line LINE FILE...: waits until every FILE ends with LINE.
+wait_last_line() {
+    local line=$1 deadline=$((SECONDS + TIMEOUT)) got
+    shift
+    until got=$(tail -q -n 1 "$@" | grep -cxF -- "$line") && ((got == $#)); do
+        if ((SECONDS > deadline)); then
+            fail "only $got of $# clients ended with '$line'"
+            return 1
+        fi
+        sleep 0.05
+    done
 }
 
 # join NAME [HOST]: connects and reads the newcomer's first line, the news
