@@ -34,8 +34,18 @@ SERVER_PID=""
 
 # ------------------------------------------------------------ Reporting
 
+# fail MESSAGE...: prints the messages, a line each, and which client has
+# each address that they mention, then fails.
 fail() {
+    local name who=()
     printf '%s\n' "$@" >&2
+    for name in "${!ADDR[@]}"; do
+        [[ $* == *"${ADDR[$name]}"* ]] && who+=("$name is ${ADDR[$name]}")
+    done
+    if ((${#who[@]})); then
+        local IFS=,
+        printf '(where %s)\n' "${who[*]}" | sed 's/,/, /g' >&2
+    fi
     return 1
 }
 
