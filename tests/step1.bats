@@ -3,6 +3,7 @@
 # the log of connections, input read and dropped.
 
 load helpers
+load readme
 
 have_ipv6() {
     grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null
@@ -118,4 +119,14 @@ have_ipv6() {
         disconnect "c$i"
     done
     wait_for_log "^disconnected " 200
+}
+
+@test "the README's code is the step's code" {
+    [[ -f $STEP_DIR/README.md ]] || skip "this copy of the step has no README"
+    excerpts_in_code "$STEP_DIR/README.md" "$STEP_DIR"
+}
+
+@test "the README's transcripts hold, replayed against the step" {
+    [[ -f $STEP_DIR/README.md ]] || skip "this copy of the step has no README"
+    replay_transcripts "$STEP_DIR/README.md"
 }
