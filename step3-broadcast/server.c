@@ -611,7 +611,6 @@ static void user_read(struct user *u)
     if (n == 0 ||
         (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
         user_close(u, n == 0 ? "left" : strerror(errno));
-    user_consume(u, 0); /* frees the buffer if nothing came */
 }
 
 /* Closes, logs and forgets every user marked for closing. */

@@ -467,7 +467,6 @@ void user_read(struct user *u)
         u->in_ended = true;
         user_leave(u, n == 0 ? "left" : strerror(errno));
     }
-    user_consume(u, 0); /* frees the buffer if nothing came */
 }
 
 /* ------------------------------------------------------------------ Life */
