@@ -6,6 +6,7 @@
 # mistake is answered to the asker alone.
 
 load helpers
+load model
 
 USAGE="error: usage: to|NAME|TEXT"
 
@@ -192,4 +193,9 @@ nothing_else_for() {
     # While to|bob|hi is the command.
     send alice "to|bob|hi"
     expect bob "$(whispered alice hi)"
+}
+
+@test "many clients at random: every line each one hears is as the model says" {
+    start_server
+    run_model_test -clients 20 -ops 2000 -seconds 5
 }
