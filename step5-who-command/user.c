@@ -2,10 +2,10 @@
  * user.c - chat users: arriving, what they say, what they hear, leaving.
  *
  * A user owns its socket and an input buffer, where bytes wait until a
- * whole line has come. A line is the command who, or else a public message.
- * What users hear is kept in one output shared by all of them, which each reads
- * at its own pace. The table of who is online belongs to server.c; user.h
- * declares the part of it that users reach.
+ * whole line has come. A line is the command who, or else a public
+ * message. What users hear is kept in one output shared by all of them,
+ * which each reads at its own pace. The table of who is online belongs to
+ * server.c; user.h declares the part of it that users reach.
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -3,10 +3,10 @@
  *
  * A user owns its socket and an input buffer, where bytes wait until a
  * whole line has come. A line is a command, who, rename|NEW or
- * to|NAME|TEXT, or else a public message.
- * What users hear is kept in one output shared by all of them, which each reads
- * at its own pace. The table of who is online belongs to server.c; user.h
- * declares the part of it that users reach.
+ * to|NAME|TEXT, or else a public message. What users hear is kept in one
+ * output shared by all of them, which each reads at its own pace. The
+ * table of who is online belongs to server.c; user.h declares the part of
+ * it that users reach.
  */
 #include <arpa/inet.h>
 #include <errno.h>
