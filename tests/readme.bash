@@ -21,7 +21,9 @@
 declare -gA BOUND=() # an address in the transcript -> the real one
 
 # excerpts_in_code README DIR: every ```c block of README is, line for
-# line, somewhere in DIR's .c and .h files.
+# line, somewhere in DIR's .c and .h files, but a sketch: a block whose
+# first line is a comment that begins "/* Sketch" shows code the step does
+# not have (a naive version, say), and is not looked for.
 excerpts_in_code() {
     local readme=$1 dir=$2 block="" in_block=0 line number=0 start=0 file found
     local sources=()
@@ -32,6 +34,7 @@ excerpts_in_code() {
         number=$((number + 1))
         if ((in_block)) && [[ $line == '```' ]]; then
             in_block=0
+            [[ $block == "/* Sketch"* ]] && continue
             found=0
             for file in "${sources[@]}"; do
                 [[ $file == *"$block"* ]] && found=1 && break
