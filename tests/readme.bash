@@ -11,6 +11,11 @@
 #   alice| [127.0.0.1:50312]...       what alice's terminal shows
 #   # a comment                       skipped
 #
+# `alice$ make client` starts the step's client for alice, on a
+# pseudo-terminal, against the server: `alice> text` types text and Enter
+# (`^C`, Ctrl-C), and each `alice| row` is a row of what her terminal
+# shows, below the row matched before it.
+#
 # Lines after `$ make stepN` are what make prints: its "listening on" is
 # checked. Lines after `$ cat stepN-*/server.log` must be in the server's
 # log, in that order. `$ make stop` sends the server SIGTERM. Addresses
@@ -124,6 +129,71 @@ transcript_in_log() {
     fail "the log never had '$1' after its line $LOG_SEEN:" "$(cat "$SERVER_LOG")"
 }
 
+declare -gA TTY_PID=() TTY_KEYS=() TTY_ROW=() # the terminal clients
+
+# tty_start NAME: starts the step's client on a pseudo-terminal, and waits
+# until it shows its menu (keys typed before would be echoed by the
+# terminal itself, not by the client).
+tty_start() {
+    local name=$1 pty=$BATS_FILE_TMPDIR/pty keys
+    if [[ ! -x $pty ]]; then
+        "${CC:-cc}" -O2 -o "$pty" "$BATS_TEST_DIRNAME/pty.c" 2>"$pty.err" || {
+            fail "cannot build tests/pty.c:" "$(cat "$pty.err")"
+            return 1
+        }
+    fi
+    mkfifo "$BATS_TEST_TMPDIR/$name.keys"
+    : >"$BATS_TEST_TMPDIR/$name.raw"
+    TERM=xterm "$pty" run "$BATS_TEST_TMPDIR/$name.raw" "$STEP_DIR/client" \
+        -port "$PORT" <"$BATS_TEST_TMPDIR/$name.keys" 2>/dev/null 3>&- &
+    TTY_PID[$name]=$!
+    exec {keys}>"$BATS_TEST_TMPDIR/$name.keys"
+    TTY_KEYS[$name]=$keys
+    TTY_ROW[$name]=0
+    tty_expect "$name" "0. exit" && TTY_ROW[$name]=0
+}
+
+# tty_expect NAME ROW: a row of NAME's screen, below the one matched last,
+# is ROW; the cursor's row, still being typed, may be matched again.
+tty_expect() {
+    local name=$1 deadline=$((SECONDS + TIMEOUT)) rows i
+    for (( ; ; )); do
+        mapfile -t rows < <("$BATS_FILE_TMPDIR/pty" screen "$BATS_TEST_TMPDIR/$name.raw")
+        for ((i = TTY_ROW[$name]; i < ${#rows[@]}; i++)); do
+            if transcript_match "${rows[i]}" "$2"; then
+                TTY_ROW[$name]=$((i + 1 < ${#rows[@]} ? i + 1 : i))
+                return 0
+            fi
+        done
+        if ((SECONDS > deadline)); then
+            fail "$name: the screen never showed '$2' below its row ${TTY_ROW[$name]};" \
+                "it shows:" "$(printf '%s\n' "${rows[@]}" | tail -n 12)"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# tty_type NAME TEXT: types TEXT and Enter, or Ctrl-C for ^C.
+tty_type() {
+    if [[ $2 == "^C" ]]; then
+        printf '\x03' >&"${TTY_KEYS[$1]}"
+    else
+        printf '%s\r' "$2" >&"${TTY_KEYS[$1]}"
+    fi
+}
+
+# tty_stop_all: ends every terminal client, as closing its window would.
+tty_stop_all() {
+    local name
+    for name in "${!TTY_PID[@]}"; do
+        eval "exec ${TTY_KEYS[$name]}>&-"
+        kill "${TTY_PID[$name]}" 2>/dev/null || true
+        wait "${TTY_PID[$name]}" 2>/dev/null || true
+    done
+    TTY_PID=() TTY_KEYS=() TTY_ROW=()
+}
+
 # transcript_command LINE: runs a shell command of the transcript.
 transcript_command() {
     local args
@@ -155,19 +225,30 @@ replay_transcript() {
             continue
         elif [[ $line == '$ '* ]]; then
             transcript_command "${line#\$ }" || return 1
+        elif [[ $line =~ ^([a-z]+)\$\ make\ client$ ]]; then
+            tty_start "${BASH_REMATCH[1]}" || return 1
+            MODE=client
         elif [[ $line =~ ^([a-z]+)\$\ nc\ ([^ ]+)\ ([0-9]+)$ ]]; then
             name=${BASH_REMATCH[1]} host=${BASH_REMATCH[2]}
             connect "$name" "$host" || return 1
             MODE=client
         elif [[ $line =~ ^([a-z]+)\>\ ?(.*)$ ]]; then
             name=${BASH_REMATCH[1]} rest=${BASH_REMATCH[2]}
-            case $rest in
-            "^C") disconnect "$name" ;;
-            *) send "$name" "$rest" ;;
-            esac
+            if [[ -n ${TTY_PID[$name]:-} ]]; then
+                tty_type "$name" "$rest"
+            elif [[ $rest == "^C" ]]; then
+                disconnect "$name"
+            else
+                send "$name" "$rest"
+            fi
             MODE=client
         elif [[ $line =~ ^([a-z]+)\ *\|\ ?(.*)$ ]]; then
-            transcript_expect "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" || return 1
+            name=${BASH_REMATCH[1]} rest=${BASH_REMATCH[2]}
+            if [[ -n ${TTY_PID[$name]:-} ]]; then
+                tty_expect "$name" "$rest" || return 1
+            else
+                transcript_expect "$name" "$rest" || return 1
+            fi
             MODE=client
         elif [[ $MODE == make ]]; then
             # make repeats the server's first line: it must be the same.
@@ -188,6 +269,7 @@ replay_transcript() {
         fi
     done <"$1"
     # Leave the server as the reader would: every client gone, then stopped.
+    tty_stop_all
     for name in "${!FD[@]}"; do
         disconnect "$name"
     done
@@ -203,6 +285,7 @@ replay_transcripts() {
             in_block=0
             count=$((count + 1))
             replay_transcript "$block" || {
+                tty_stop_all
                 fail "in transcript $count of $readme"
                 return 1
             }
