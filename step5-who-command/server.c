@@ -254,6 +254,16 @@ static void log_flush(void)
     }
 }
 
+/* Writes what stdout takes of the log without waiting: its last lines, as
+ * the server ends. */
+static void log_drain(void)
+{
+    struct pollfd out = {STDOUT_FILENO, POLLOUT, 0};
+
+    while (log_len > 0 && poll(&out, 1, 0) > 0)
+        log_flush();
+}
+
 /* ------------------------------------------------------ The online table */
 
 /* Appends u to the table, which so stays in order of arrival. */
@@ -467,8 +477,10 @@ static void serve(void)
         long long now = now_ms();
 
         if (stopping_at != 0 && user_count == 0 &&
-            (log_len == 0 || now >= stopping_at + SHUTDOWN_MS))
+            (log_len == 0 || now >= stopping_at + SHUTDOWN_MS)) {
+            log_drain(); /* the grace may end as the last users go */
             return;
+        }
         watch_list();
         if (poll(pollfds, FIRST_USER_SLOT + polled, poll_timeout(now)) < 0 &&
             errno != EINTR) {

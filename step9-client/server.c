@@ -289,6 +289,16 @@ static void log_flush(void)
     }
 }
 
+/* Writes what stdout takes of the log without waiting: its last lines, as
+ * the server ends. */
+static void log_drain(void)
+{
+    struct pollfd out = {STDOUT_FILENO, POLLOUT, 0};
+
+    while (log_len > 0 && poll(&out, 1, 0) > 0)
+        log_flush();
+}
+
 /* ------------------------------------------------------ The online table */
 
 /* Appends u to the table, which so stays in order of arrival. */
@@ -573,8 +583,10 @@ static void serve(int idle_seconds)
         long long now = now_ms();
 
         if (stopping_at != 0 && user_count == 0 &&
-            (log_len == 0 || now >= stopping_at + SHUTDOWN_MS))
+            (log_len == 0 || now >= stopping_at + SHUTDOWN_MS)) {
+            log_drain(); /* the grace may end as the last users go */
             return;
+        }
         watch_list(now);
         if (poll(pollfds, FIRST_USER_SLOT + polled,
                  poll_timeout(idle_seconds, now)) < 0 &&

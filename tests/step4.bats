@@ -227,6 +227,18 @@ check_numbered() {
     wait_for_log_line "disconnected ${ADDR[alice]} (server shutting down)"
 }
 
+@test "shutdown: a client that never closes its side is still logged as it goes" {
+    start_server
+    join alice
+    signal_server TERM
+    expect alice "server is shutting down"
+    expect_eof alice
+    # alice keeps her side open: the server gives up waiting for its end
+    # when its grace runs out, and ends at about the same moment.
+    stop_server
+    wait_for_log_line "disconnected ${ADDR[alice]} (server shutting down)"
+}
+
 @test "SIGINT shuts down the same way" {
     start_server
     join alice
