@@ -86,7 +86,8 @@ fast() {
 # start_server [ARGS...]: starts the step's server on a free port with
 # ARGS, and waits for its "listening on" line. Sets PORT and SERVER_PID;
 # the server's stdout goes on into $SERVER_LOG. With SERVER_FD_LIMIT set,
-# the server may open at most that many descriptors. With LOG_UNREAD set,
+# the server may open at most that many descriptors; SERVER_SOFT_FD_LIMIT
+# sets only the soft limit, which a server may raise. With LOG_UNREAD set,
 # nobody reads the server's stdout after that first line, until
 # read_log_again.
 start_server() {
@@ -99,6 +100,9 @@ start_server() {
     (
         if [[ -n ${SERVER_FD_LIMIT:-} ]]; then
             ulimit -n "$SERVER_FD_LIMIT" || exit 1
+        fi
+        if [[ -n ${SERVER_SOFT_FD_LIMIT:-} ]]; then
+            ulimit -Sn "$SERVER_SOFT_FD_LIMIT" || exit 1
         fi
         exec "${SERVER_CMD[@]}" -port 0 "$@"
     ) >"$fifo" 2>"$SERVER_ERR" 3>&- &

@@ -121,6 +121,19 @@ keep_busy_until() {
     ! grep -q '^disconnected ' "$SERVER_LOG"
 }
 
+@test "the soft limit on descriptors is raised to the hard one" {
+    [[ -r /proc/self/limits ]] || skip "needs /proc to read a process's limits"
+    local hard soft
+    hard=$(ulimit -Hn)
+    [[ $hard != unlimited ]] && ((hard > 64)) ||
+        skip "needs a hard limit on descriptors, above 64"
+    SERVER_SOFT_FD_LIMIT=64 start_server
+    soft=$(awk '/^Max open files/ { print $4 }' "/proc/$SERVER_PID/limits")
+    [[ $soft == "$hard" ]] ||
+        fail "started with a soft limit of 64 descriptors, the server kept $soft;" \
+            "expected it raised to the hard limit, $hard"
+}
+
 @test "out of descriptors, a newcomer hears 'error: server is full'" {
     [[ -z ${VALGRIND:-} ]] || skip "valgrind keeps descriptors of its own"
     SERVER_FD_LIMIT=24 start_server
