@@ -498,6 +498,27 @@ read_lines() {
     timeout "$TIMEOUT" head -n "$2" <&"${FD[$1]}"
 }
 
+# format_is_checked FUNCTION CALL: the compiler checks the arguments of
+# the step's FUNCTION against its format, as it does printf's. CALL, a call
+# of it with an argument missing, is added to a copy of the file that
+# defines it, which must then fail to compile under -Werror=format.
+format_is_checked() {
+    local function=$1 copy=$BATS_TEST_TMPDIR/source file out
+    mkdir -p "$copy"
+    cp "$STEP_DIR"/*.[ch] "$copy"/
+    file=$(grep -lE "^(static )?void $function\(" "$copy"/*.c | head -n 1)
+    [[ -n $file ]] || skip "this copy of the step has no function $function()"
+    printf '\nvoid format_probe(void);\nvoid format_probe(void)\n{\n    %s;\n}\n' \
+        "$2" >>"$file"
+    if out=$("${CC:-cc}" -std=c99 -D_POSIX_C_SOURCE=200809L -Wformat \
+        -Werror=format -c -o /dev/null "$file" 2>&1); then
+        fail "$2, with an argument missing, compiles without a word:" \
+            "$function() needs a format attribute, as printf has"
+    elif [[ $out != *format* ]]; then
+        fail "$2 does not compile, but not for its format:" "$out"
+    fi
+}
+
 teardown() {
     local name
     for name in "${!FD[@]}"; do

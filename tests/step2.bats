@@ -97,6 +97,10 @@ have_ipv6() {
     done
 }
 
+@test "a call of user_broadcast() with an argument missing does not compile" {
+    format_is_checked user_broadcast 'user_broadcast("[%s]%s is online", "a")'
+}
+
 @test "with users online and nothing to say, the server sleeps" {
     [[ -r /proc/self/stat ]] || skip "needs /proc to measure processor time"
     start_server

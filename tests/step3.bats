@@ -12,6 +12,10 @@ check_sequence() {
         END { if (NR != n) { print "got " NR " lines of " n; exit 1 } }'
 }
 
+@test "a call of user_send() with an argument missing does not compile" {
+    format_is_checked user_send 'user_send(NULL, "error: %s")'
+}
+
 @test "a line reaches everyone, the sender too: [ADDR]NAME: TEXT" {
     start_server
     join alice
