@@ -26,7 +26,7 @@ help:
 	@echo "  make client         the menu client, against $(IP):$(PORT)"
 	@echo "Study a step:"
 	@echo "  make diff STEP=N    what step N changed since step N-1, moved code shown"
-	@echo "                      as moved (keep the colours in a pager: | less -R)"
+	@echo "                      as moved; in colour in a terminal (COLOR=1 keeps it in a pipe)"
 	@echo "  make test-stepN     the suites of steps 1..N against step N"
 	@echo "Check your own work:"
 	@echo "  make check STEP=N DIR=path        your copy of step N, with suites 1..N"
