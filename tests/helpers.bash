@@ -69,16 +69,34 @@ said() {
     printf '[%s]%s: %s' "${ADDR[$1]}" "${ADDR[$1]}" "$2"
 }
 
-# fast COMMAND [ARGS...]: runs COMMAND without the trap Bats sets on every
-# command to tell where a test failed. Over a loop of thousands of steps,
-# that trap costs far more than the loop itself.
-fast() {
-    local trap_debug status=0
-    trap_debug=$(trap -p DEBUG)
+# Bats runs a trap before every command of a test, to know where the test
+# stands if it fails. Over the thousands of commands of a suite's helpers,
+# that trap costs a third of the suites' time. So setup turns it off, and
+# where_failed says the same once, from the trap Bats runs when a command
+# fails: the line of the test, and the check that failed there.
+setup() {
+    local on_error
     trap - DEBUG
-    "$@" || status=$?
-    eval "$trap_debug"
-    return "$status"
+    on_error=$(trap -p ERR) # trap -- 'WHAT BATS DOES' ERR
+    on_error=${on_error#"trap -- '"}
+    on_error=${on_error%"' ERR"}
+    trap "where_failed; $on_error" ERR
+}
+
+# where_failed: prints "failed at FILE:LINE: COMMAND" for the command that
+# just failed: in the test itself, or else in the helper it was in.
+where_failed() {
+    local frame=0 at file line="" where=""
+    while at=$(caller "$frame"); do
+        file=${at##* } line=${at%% *}
+        if [[ $file == "$BATS_TEST_SOURCE" ]]; then
+            where=${BATS_TEST_FILENAME##*/}:$line
+            break
+        fi
+        [[ -n $where ]] || where=${file##*/}:$line
+        frame=$((frame + 1))
+    done
+    printf 'failed at %s: %s\n' "$where" "$BASH_COMMAND" >&2
 }
 
 # ------------------------------------------------------------ The server
@@ -91,12 +109,13 @@ fast() {
 # nobody reads the server's stdout after that first line, until
 # read_log_again.
 start_server() {
-    local fifo=$BATS_TEST_TMPDIR/server.out first out
+    # One pipe serves every server of the suite in turn: each is stopped,
+    # and its log read to the end, before the next starts.
+    local fifo=$BATS_FILE_TMPDIR/server.out first out
     LOG_FD="" LOG_PID=""
     SERVER_LOG=$BATS_TEST_TMPDIR/server.log
     SERVER_ERR=$BATS_TEST_TMPDIR/server.err
-    rm -f "$fifo"
-    mkfifo "$fifo"
+    [[ -p $fifo ]] || mkfifo "$fifo"
     (
         if [[ -n ${SERVER_FD_LIMIT:-} ]]; then
             ulimit -n "$SERVER_FD_LIMIT" || exit 1
@@ -151,19 +170,44 @@ signal_server() {
     kill -"${1:-TERM}" "$SERVER_PID"
 }
 
+# running PID: whether the child PID has not exited yet. Until it is
+# reaped, a child that exited is a zombie, in state Z. /proc tells without
+# starting a process, which matters in a loop; elsewhere, ps does.
+running() {
+    local stat
+    if [[ -d /proc/self ]]; then
+        read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+        stat=${stat##*) } # the state follows the command's name
+    else
+        stat=$(ps -o stat= -p "$1") || return 1
+    fi
+    [[ $stat != Z* ]]
+}
+
+# nap SECONDS: waits SECONDS without starting a process, as sleep would:
+# read times out on a pipe that nothing is written to. The polling loops
+# of a suite nap thousands of times, and a process each time adds up.
+nap() {
+    if [[ -z ${NAP_FD:-} ]]; then
+        [[ -p $BATS_FILE_TMPDIR/nap ]] || mkfifo "$BATS_FILE_TMPDIR/nap"
+        # Open for reading and writing, the open does not wait for a writer.
+        exec {NAP_FD}<>"$BATS_FILE_TMPDIR/nap"
+    fi
+    read -r -t "$1" -u "$NAP_FD" _ || true
+}
+
 # wait_or_kill PID: waits for a child to exit, for $TIMEOUT seconds at
-# most, then kills it. Returns the child's exit status. It asks ps rather
-# than starting a watchdog process, which could outlive the test holding
-# the descriptors Bats waits on.
+# most, then kills it. Returns the child's exit status. It watches the
+# child rather than starting a watchdog process, which could outlive the
+# test holding the descriptors Bats waits on.
 wait_or_kill() {
-    local pid=$1 deadline=$((SECONDS + TIMEOUT)) state status=0
-    # Until it is reaped, a child that exited is a zombie (Z).
-    while state=$(ps -o stat= -p "$pid") && [[ $state != Z* ]]; do
+    local pid=$1 deadline=$((SECONDS + TIMEOUT)) status=0
+    while running "$pid"; do
         if ((SECONDS > deadline)); then
             kill -KILL "$pid" 2>/dev/null || true
             break
         fi
-        sleep 0.02
+        nap 0.01
     done
     wait "$pid" || status=$?
     return "$status"
@@ -184,7 +228,9 @@ stop_server() {
     SERVER_PID=""
     [[ -n $LOG_PID || -z ${LOG_FD:-} ]] || read_log_again
     [[ -z $LOG_PID ]] || wait "$LOG_PID" || true
-    if grep -qE 'Sanitizer|runtime error|^==[0-9]+==' "$SERVER_ERR"; then
+    local errors=""
+    read -r -d '' errors <"$SERVER_ERR" || true
+    if [[ $errors =~ Sanitizer|runtime\ error|(^|$'\n')==[0-9]+== ]]; then
         fail "the server reported errors:" "$(cat "$SERVER_ERR")"
         return 1
     fi
@@ -195,33 +241,42 @@ stop_server() {
 }
 
 # wait_for_log REGEX [COUNT]: waits until COUNT lines (1 unless told) of
-# the server's log match REGEX.
+# the server's log match REGEX. Like every loop here that waits for a line
+# of the log, it naps 10 ms the first time, as the line is often about to
+# come, and 50 ms at a time after that.
 wait_for_log() {
-    local pattern=$1 count=${2:-1} deadline=$((SECONDS + TIMEOUT))
+    local pause=0.01 pattern=$1 count=${2:-1} deadline=$((SECONDS + TIMEOUT))
     until (($(grep -cE -- "$pattern" "$SERVER_LOG") >= count)); do
         if ((SECONDS > deadline)); then
             fail "the log never had $count line(s) matching '$pattern':" \
                 "$(cat "$SERVER_LOG")"
             return 1
         fi
-        sleep 0.05
+        nap "$pause"
+        pause=0.05
     done
 }
 
 # regex_quote TEXT: TEXT with every character special to grep -E escaped.
 regex_quote() {
-    printf '%s' "$1" | sed 's/[][\.*^$+?(){}|]/\\&/g'
+    local text=$1 c
+    text=${text//\\/\\\\}
+    for c in '[' ']' '.' '*' '^' '$' '+' '?' '(' ')' '{' '}' '|'; do
+        text=${text//"$c"/"\\$c"}
+    done
+    printf '%s' "$text"
 }
 
 # wait_for_log_line LINE: waits until the server's log has exactly LINE.
 wait_for_log_line() {
-    local deadline=$((SECONDS + TIMEOUT))
+    local pause=0.01 deadline=$((SECONDS + TIMEOUT))
     until grep -qxF -- "$1" "$SERVER_LOG"; do
         if ((SECONDS > deadline)); then
             fail "the log never had the line '$1':" "$(cat "$SERVER_LOG")"
             return 1
         fi
-        sleep 0.05
+        nap "$pause"
+        pause=0.05
     done
 }
 
@@ -255,7 +310,7 @@ wait_for_file_lines() {
             fail "$1 has $got lines matching '$2', not $3"
             return 1
         fi
-        sleep 0.05
+        nap 0.05
     done
 }
 
@@ -354,14 +409,15 @@ read_all_many() {
 
 # wait_last_line LINE FILE...: waits until every FILE ends with LINE.
 wait_last_line() {
-    local line=$1 deadline=$((SECONDS + TIMEOUT)) got
+    local pause=0.01 line=$1 deadline=$((SECONDS + TIMEOUT)) got
     shift
     until got=$(tail -q -n 1 "$@" | grep -cxF -- "$line") && ((got == $#)); do
         if ((SECONDS > deadline)); then
             fail "only $got of $# clients ended with '$line'"
             return 1
         fi
-        sleep 0.05
+        nap "$pause"
+        pause=0.05
     done
 }
 

@@ -118,13 +118,14 @@ transcript_expect() {
 
 # transcript_in_log LINE: LINE is in the server's log, after the one before.
 transcript_in_log() {
-    local deadline=$((SECONDS + TIMEOUT)) got
+    local pause=0.01 deadline=$((SECONDS + TIMEOUT)) got
     while ((SECONDS <= deadline)); do
         while IFS= read -r got; do
             LOG_SEEN=$((LOG_SEEN + 1))
             transcript_match "$got" "$1" && return 0
         done < <(tail -n +$((LOG_SEEN + 1)) "$SERVER_LOG")
-        sleep 0.05
+        nap "$pause"
+        pause=0.05
     done
     fail "the log never had '$1' after its line $LOG_SEEN:" "$(cat "$SERVER_LOG")"
 }
@@ -156,11 +157,12 @@ tty_start() {
 # tty_expect NAME ROW: a row of NAME's screen, below the one matched last,
 # is ROW; the cursor's row, still being typed, may be matched again.
 tty_expect() {
-    local name=$1 deadline=$((SECONDS + TIMEOUT)) rows i
+    local name=$1 deadline=$((SECONDS + TIMEOUT)) rows i regex
+    regex=^$(transcript_regex "$2")$ # what transcript_match tries first
     for (( ; ; )); do
         mapfile -t rows < <("$BATS_FILE_TMPDIR/pty" screen "$BATS_TEST_TMPDIR/$name.raw")
         for ((i = TTY_ROW[$name]; i < ${#rows[@]}; i++)); do
-            if transcript_match "${rows[i]}" "$2"; then
+            if [[ ${rows[i]} =~ $regex ]] && transcript_match "${rows[i]}" "$2"; then
                 TTY_ROW[$name]=$((i + 1 < ${#rows[@]} ? i + 1 : i))
                 return 0
             fi
@@ -170,7 +172,7 @@ tty_expect() {
                 "it shows:" "$(printf '%s\n' "${rows[@]}" | tail -n 12)"
             return 1
         fi
-        sleep 0.05
+        nap 0.05
     done
 }
 
@@ -196,7 +198,7 @@ tty_stop_all() {
 
 # transcript_command LINE: runs a shell command of the transcript.
 transcript_command() {
-    local args
+    local args name
     case $1 in
     "make step"*)
         args=$(sed -n "s/.*ARGS='\\([^']*\\)'.*/\\1/p" <<<"$1")
@@ -205,10 +207,23 @@ transcript_command() {
         BOUND["127.0.0.1:8888"]="127.0.0.1:$PORT"
         BOUND["[::1]:8888"]="[::1]:$PORT"
         LOG_SEEN=0
-        MODE=make
+        MODE=make STOPPED=0
         ;;
-    "make stop") signal_server TERM ; MODE=stop ;;
-    "cat "*"server.log" | "tail "*"server.log") MODE=log ;;
+    "make stop")
+        signal_server TERM
+        MODE=stop STOPPED=1
+        ;;
+    "cat "*"server.log" | "tail "*"server.log")
+        # After make stop, the clients heard the goodbye: they close their
+        # side, as a reader would, rather than make the server wait its
+        # grace out for them.
+        if ((STOPPED)); then
+            for name in "${!FD[@]}"; do
+                disconnect "$name"
+            done
+        fi
+        MODE=log
+        ;;
     *)
         fail "the transcript runs '$1': only make stepN, make stop and cat of the log can be replayed"
         return 1
@@ -218,7 +233,7 @@ transcript_command() {
 
 # replay_transcript FILE: replays one transcript, from a fresh server.
 replay_transcript() {
-    local line name rest host MODE=none
+    local line name rest host MODE=none STOPPED=0
     BOUND=()
     while IFS= read -r line; do
         if [[ -z $line || $line == "#"* ]]; then

@@ -82,8 +82,8 @@ have_ipv6() {
 @test "100 users: each hears its own arrival and every later one, in order" {
     start_server
     local i n=100 addr arrivals=() got=()
-    fast connect_many u $n
-    fast read_all_many u $n
+    connect_many u $n
+    read_all_many u $n
     # The log names the users in order of arrival.
     wait_for_log "^connected " $n
     for addr in $(sed -n 's/^connected //p' "$SERVER_LOG"); do
@@ -121,7 +121,7 @@ have_ipv6() {
     local i
     # Each arrival and departure is a line of log: enough of them fill the
     # pipe to the log's reader and the server's own buffer for the log.
-    fast visit 3000
+    visit 3000
     join alice
     join bob
     # From step 4 on, alice may hear of visitors leaving first.

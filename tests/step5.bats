@@ -122,7 +122,7 @@ online() {
 @test "100 users: who lists them all, in order of arrival" {
     start_server
     local i n=100 addr want
-    fast connect_many u $n
+    connect_many u $n
     wait_for_log "^connected " $n
     join asker
     send_bytes asker 'who\nafter\n'

@@ -136,7 +136,7 @@ wait_for_screen() {
                 "$(screen "$1" | tail -n 12)"
             return 1
         fi
-        sleep 0.05
+        nap 0.05
     done
 }
 
@@ -157,7 +157,7 @@ wait_for_typing() {
                 "$1: the screen shows:" "$(screen "$1" | tail -n 12)"
             return 1
         fi
-        sleep 0.05
+        nap 0.05
     done
 }
 
