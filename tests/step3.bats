@@ -235,12 +235,16 @@ check_sequence() {
         yes "${letters[i]}" | head -n $lines >"$BATS_TEST_TMPDIR/s$i"
     done
     wait_for_log "^connected " $((readers + senders))
-    # Each sender sends its one-byte lines in a single write, all at once.
+    # Each sender sends its one-byte lines in a single write, all at once:
+    # the server is paused meanwhile, so that it finds the whole burst
+    # waiting when it goes on.
+    kill -STOP "$SERVER_PID"
     for ((i = 0; i < senders; i++)); do
         cat "$BATS_TEST_TMPDIR/s$i" >&"${FD[s$i]}" &
         pids+=($!)
     done
     wait "${pids[@]}"
+    kill -CONT "$SERVER_PID"
     # Every reader gets every line: none is dropped for keeping up with a
     # burst, however much the others send at once.
     for ((i = 1; i <= readers; i++)); do
