@@ -1089,6 +1089,8 @@ static void take_terminal_byte(struct client *c, unsigned char b)
     case KEY_ESCAPE_SEEN:
         c->key_state = b == '[' ? KEY_CSI : b == 'O' ? KEY_SS3 : KEY_TEXT;
         c->csi_len = 0;
+        if (c->key_state == KEY_TEXT)
+            take_key(c, b); /* Esc on its own: the next key still counts */
         break;
     case KEY_SS3:
         c->key_state = KEY_TEXT;

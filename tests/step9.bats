@@ -521,6 +521,19 @@ teardown() {
     expect bob "[${ADDR[me]}]${ADDR[me]}: short"
 }
 
+@test "client at a terminal: Esc on its own does not eat the next key" {
+    start_server
+    join bob
+    start_tty_client me
+    learn_addr me bob
+    press me $'1\r'
+    wait_for_screen me ">>> public chat: type a message, or exit to go back"
+    # Esc, then a key that starts no escape sequence; then an arrow key,
+    # which the editor ignores whole.
+    press me $'\eabc\e[Dd\r'
+    expect bob "[${ADDR[me]}]${ADDR[me]}: abcd"
+}
+
 @test "client at a terminal: escapes from a hostile server never reach it" {
     start_fake_server
     start_tty_client me
