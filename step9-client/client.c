@@ -1087,10 +1087,15 @@ static void take_terminal_byte(struct client *c, unsigned char b)
 {
     switch (c->key_state) {
     case KEY_ESCAPE_SEEN:
-        c->key_state = b == '[' ? KEY_CSI : b == 'O' ? KEY_SS3 : KEY_TEXT;
         c->csi_len = 0;
-        if (c->key_state == KEY_TEXT)
-            take_key(c, b); /* Esc on its own: the next key still counts */
+        if (b == '[') {
+            c->key_state = KEY_CSI;
+        } else if (b == 'O') {
+            c->key_state = KEY_SS3;
+        } else { /* Esc on its own: the key after it still counts */
+            c->key_state = KEY_TEXT;
+            take_key(c, b);
+        }
         break;
     case KEY_SS3:
         c->key_state = KEY_TEXT;
