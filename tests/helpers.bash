@@ -302,7 +302,10 @@ send_paced() {
 # match REGEX, for TIMEOUT seconds after the last one came.
 wait_for_file_lines() {
     local got last=-1 deadline
-    while got=$(grep -cE -- "$2" "$1") && ((got < $3)); do
+    while true; do
+        # grep -c fails when no line matches yet: that is zero so far.
+        got=$(grep -cE -- "$2" "$1" || true)
+        ((${got:-0} >= $3)) && return 0
         if ((got != last)); then
             last=$got
             deadline=$((SECONDS + TIMEOUT))
@@ -352,6 +355,7 @@ visit() {
 # read_all_into NAME FILE: from now on, everything the client receives goes
 # into FILE, read as fast as it comes, in the background.
 read_all_into() {
+    : >"$2" # made now, so a wait on FILE never races the reader's start
     (
         close_clients_but "$1"
         exec cat <&"${FD[$1]}" >"$2"
@@ -384,6 +388,7 @@ read_all() {
     local name pairs=()
     for name in "$@"; do
         pairs+=("${FD[$name]}" "$BATS_TEST_TMPDIR/$name")
+        : >"$BATS_TEST_TMPDIR/$name" # made now, as in read_all_into
     done
     (
         close_clients_but "$@"
