@@ -48,7 +48,6 @@
 /* One connected client. */
 struct user {
     int fd;                        /* its socket */
-    unsigned long long id;         /* never reused: names it in the output */
     char addr[ADDR_LEN];           /* "127.0.0.1:50312" or "[::1]:50312" */
     char name[ADDR_LEN];           /* what the others call it */
     char *in;                      /* bytes read, not yet handled, or NULL */
@@ -249,20 +248,12 @@ static void log_flush(void)
 
 /*
  * Everything the server says goes into one output, in the order it says
- * it, and is kept there once, however many users are to hear it. Most of
- * it is for everyone online; an aside is a stretch meant for one user
- * alone. Each user reads the output from its own position, out_pos,
- * skipping the asides meant for others; what every user has read is freed.
+ * it, and is kept there once, however many users are to hear it. Each
+ * user reads the output from its own position, out_pos; what every user
+ * has read is freed.
  */
-struct aside {
-    size_t start, end;     /* where it is in the output */
-    unsigned long long to; /* the id of the one user it is for */
-};
-
 static char *output;            /* what some user has not read yet */
 static size_t out_len, out_cap; /* bytes in it, and room for */
-static struct aside *asides;    /* the asides in it, in order */
-static size_t aside_count, aside_cap;
 
 /* Adds a line and its LF to the output; false when memory runs out. */
 static bool output_add(const char *line)
@@ -283,28 +274,6 @@ static bool output_add(const char *line)
     memcpy(output + out_len, line, len);
     output[out_len + len] = '\n';
     out_len += len + 1;
-    return true;
-}
-
-/* Marks the output from start to its end as an aside for u. */
-static bool output_aside(size_t start, const struct user *u)
-{
-    struct aside *last = aside_count ? &asides[aside_count - 1] : NULL;
-
-    if (last && last->to == u->id && last->end == start) {
-        last->end = out_len; /* u's lines in a row make one aside */
-        return true;
-    }
-    if (aside_count == aside_cap) {
-        size_t cap = aside_cap ? 2 * aside_cap : 16;
-        struct aside *grown = realloc(asides, cap * sizeof *grown);
-
-        if (!grown)
-            return false;
-        asides = grown;
-        aside_cap = cap;
-    }
-    asides[aside_count++] = (struct aside){start, out_len, u->id};
     return true;
 }
 
@@ -331,62 +300,6 @@ static void user_close(struct user *u, const char *reason)
         snprintf(u->close_reason, sizeof u->close_reason, "%s", reason);
 }
 
-/* Queues a line for u alone. */
-static void user_send(struct user *u, const char *format, ...)
-    PRINTF_LIKE(2, 3);
-
-static void user_send(struct user *u, const char *format, ...)
-{
-    char line[MAX_MESSAGE];
-    size_t start = out_len;
-    va_list args;
-
-    va_start(args, format);
-    vsnprintf(line, sizeof line, format, args);
-    va_end(args);
-    if (!output_add(line) || !output_aside(start, u)) {
-        out_len = start;
-        user_close(u, "out of memory");
-    }
-}
-
-/* The first aside that ends after pos, found by bisection. */
-static size_t aside_after(size_t pos)
-{
-    size_t low = 0, high = aside_count;
-
-    while (low < high) {
-        size_t mid = low + (high - low) / 2;
-
-        if (asides[mid].end <= pos)
-            low = mid + 1;
-        else
-            high = mid;
-    }
-    return low;
-}
-
-/*
- * Finds the next stretch of output for u: moves u past the asides meant
- * for others, then returns how many bytes from there are for u: up to the
- * next aside, or to the end of u's own. 0: nothing more for now.
- */
-static size_t next_stretch(struct user *u)
-{
-    size_t stop = out_len, k = aside_after(u->out_pos);
-
-    while (k < aside_count && asides[k].start <= u->out_pos &&
-           asides[k].to != u->id)
-        u->out_pos = asides[k++].end;
-    if (u->out_pos >= stop)
-        return 0;
-    if (k < aside_count && asides[k].start <= u->out_pos)
-        stop = asides[k].end < stop ? asides[k].end : stop;
-    else if (k < aside_count && asides[k].start < stop)
-        stop = asides[k].start;
-    return stop - u->out_pos;
-}
-
 /*
  * Writes as much of u's output as its socket takes now. What does not fit
  * waits for a later turn, when poll() reports room (POLLOUT); until then u
@@ -397,7 +310,7 @@ static void user_flush(struct user *u)
 {
     size_t len;
 
-    while (!u->out_blocked && (len = next_stretch(u)) > 0) {
+    while (!u->out_blocked && (len = out_len - u->out_pos) > 0) {
         ssize_t n = write(u->fd, output + u->out_pos, len);
 
         if (n < 0 && errno == EINTR)
@@ -423,7 +336,7 @@ static void user_flush(struct user *u)
  */
 static void output_trim(void)
 {
-    size_t done = out_len, k = 0;
+    size_t done = out_len;
 
     for (size_t i = 0; i < user_count; i++)
         if (users[i]->out_pos < done)
@@ -434,22 +347,10 @@ static void output_trim(void)
     out_len -= done;
     for (size_t i = 0; i < user_count; i++)
         users[i]->out_pos -= done;
-    while (k < aside_count && asides[k].end <= done)
-        k++;
-    if (k > 0) { /* the asides everyone has read go too */
-        aside_count -= k;
-        memmove(asides, asides + k, aside_count * sizeof *asides);
-    }
-    for (size_t i = 0; i < aside_count; i++) {
-        asides[i].start = asides[i].start > done ? asides[i].start - done : 0;
-        asides[i].end -= done;
-    }
     if (out_len == 0) {
         free(output); /* an idle server holds no output */
-        free(asides);
         output = NULL;
-        asides = NULL;
-        out_cap = aside_count = aside_cap = 0;
+        out_cap = 0;
     }
 }
 
@@ -521,11 +422,6 @@ static void user_handle_line(struct user *u, char *line, size_t len)
         user_broadcast("[%s]%s: %s", u->addr, u->name, line);
 }
 
-static void user_refuse_long_line(struct user *u)
-{
-    user_send(u, "error: line too long (max %d bytes)", MAX_LINE);
-}
-
 /* Forgets the first n bytes of u's input; an empty buffer is freed. */
 static void user_consume(struct user *u, size_t n)
 {
@@ -553,8 +449,8 @@ static bool user_has_line(const struct user *u)
  * returns true; returns false if its LF has not come yet. The line is
  * passed on without its CR, ending in a NUL, with its length: a NUL byte
  * sent by the client may stand in the middle. A line too long to fit is
- * refused as soon as that is clear; the rest of it, up to its LF, is
- * dropped.
+ * dropped whole, up to its LF, and nobody is told: a line for its sender
+ * alone needs what step 5 adds to the output.
  */
 static bool user_take_line(struct user *u)
 {
@@ -567,10 +463,8 @@ static bool user_take_line(struct user *u)
     lf = memchr(line, '\n', u->in_len);
     len = lf ? (size_t)(lf - line) : 0;
     if (!lf) {
-        if (u->in_len == INPUT_SIZE && !u->in_skipping) {
-            user_refuse_long_line(u);
-            u->in_skipping = true;
-        }
+        if (u->in_len == INPUT_SIZE)
+            u->in_skipping = true; /* too long: dropped up to its LF */
         if (u->in_skipping)
             user_consume(u, u->in_len);
         return false;
@@ -580,9 +474,7 @@ static bool user_take_line(struct user *u)
     line[len] = '\0';
     if (u->in_skipping)
         u->in_skipping = false;
-    else if (len > MAX_LINE)
-        user_refuse_long_line(u);
-    else if (len > 0)
+    else if (len > 0 && len <= MAX_LINE)
         user_handle_line(u, line, len);
     user_consume(u, (size_t)(lf - line) + 1);
     return true;
@@ -637,7 +529,6 @@ static void reap_closed_users(void)
  * arrival. Returns false when memory runs out. */
 static bool user_add(int fd, const char *addr)
 {
-    static unsigned long long last_id;
     struct user *u = calloc(1, sizeof *u);
     struct user **grown = realloc(users, (user_count + 1) * sizeof *grown);
 
@@ -648,7 +539,6 @@ static bool user_add(int fd, const char *addr)
         return false;
     }
     u->fd = fd;
-    u->id = ++last_id;
     snprintf(u->addr, sizeof u->addr, "%s", addr);
     snprintf(u->name, sizeof u->name, "%s", addr);
     u->out_pos = out_len; /* it hears what is said from now on */

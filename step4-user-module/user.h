@@ -28,7 +28,6 @@
 /* One connected client. */
 struct user {
     int fd;                        /* its socket */
-    unsigned long long id;         /* never reused: names it in the output */
     char addr[ADDR_LEN];           /* "127.0.0.1:50312" or "[::1]:50312" */
     char name[ADDR_LEN];           /* what the others call it */
     char *in;                      /* bytes read, not yet handled, or NULL */
@@ -58,10 +57,9 @@ void user_close(struct user *u, const char *reason);
 void user_leave(struct user *u, const char *reason);
 bool user_is_closing(const struct user *u);
 
-/* Output: user_send() queues a line for u alone, user_broadcast() one for
- * everyone online; the LF is added. Called by the loop: user_flush()
- * writes what u's socket takes, output_trim() frees what all have read. */
-void user_send(struct user *u, const char *format, ...) PRINTF_LIKE(2, 3);
+/* Output: user_broadcast() queues a line for everyone online; the LF is
+ * added. Called by the loop: user_flush() writes what u's socket takes,
+ * output_trim() frees what all have read. */
 void user_broadcast(const char *format, ...) PRINTF_LIKE(1, 2);
 bool user_has_output(const struct user *u);
 void user_flush(struct user *u);

@@ -12,10 +12,6 @@ check_sequence() {
         END { if (NR != n) { print "got " NR " lines of " n; exit 1 } }'
 }
 
-@test "a call of user_send() with an argument missing does not compile" {
-    format_is_checked user_send 'user_send(NULL, "error: %s")'
-}
-
 @test "a line reaches everyone, the sender too: [ADDR]NAME: TEXT" {
     start_server
     join alice
@@ -114,19 +110,19 @@ check_sequence() {
     expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: $text"
 }
 
-@test "a line of 4097 bytes is refused whole; the next line goes through" {
+# From step 5 on, the sender of a line too long is told so; here nobody is.
+# These tests hold for both: what the others hear.
+@test "a line of 4097 bytes is dropped whole; the next line goes through" {
     start_server
     join alice
     join bob
     send alice "$(repeat y 4097)"
-    expect_message alice "error: line too long (max 4096 bytes)"
     send alice "next"
-    expect_message alice "[${ADDR[alice]}]${ADDR[alice]}: next"
     # bob heard nothing of the long line.
     expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: next"
 }
 
-@test "a long line sent in pieces is refused once, and none of it relayed" {
+@test "a long line sent in pieces is dropped, none of it relayed" {
     start_server
     join alice
     join bob
@@ -136,8 +132,6 @@ check_sequence() {
         send_bytes alice '%s' "$piece"
     done
     send_bytes alice 'tail of the long line\nnext\n'
-    expect_message alice "error: line too long (max 4096 bytes)"
-    expect_message alice "[${ADDR[alice]}]${ADDR[alice]}: next"
     expect_message bob "[${ADDR[alice]}]${ADDR[alice]}: next"
 }
 

@@ -133,3 +133,38 @@ online() {
     [[ $(read_lines asker $((n + 2))) == "$want"$'\n'"[${ADDR[asker]}]${ADDR[asker]}: after" ]] ||
         fail "asker did not get the 101 users, in order, then its line"
 }
+
+# A line too long is answered to its sender alone, as who is: the output
+# can now hold a line for one user.
+
+@test "a call of user_send() with an argument missing does not compile" {
+    format_is_checked user_send 'user_send(NULL, "error: %s")'
+}
+
+@test "a line of 4097 bytes is refused whole: its sender alone is told" {
+    start_server
+    join alice
+    join bob
+    expect alice "$(online bob)"
+    send alice "$(repeat y 4097)"
+    expect alice "error: line too long (max 4096 bytes)"
+    send alice "next"
+    expect alice "[${ADDR[alice]}]${ADDR[alice]}: next"
+    expect bob "[${ADDR[alice]}]${ADDR[alice]}: next"
+}
+
+@test "a long line sent in pieces is refused once" {
+    start_server
+    join alice
+    join bob
+    expect alice "$(online bob)"
+    local i piece
+    piece=$(repeat z 30000)
+    for ((i = 0; i < 5; i++)); do
+        send_bytes alice '%s' "$piece"
+    done
+    send_bytes alice 'tail of the long line\nnext\n'
+    expect alice "error: line too long (max 4096 bytes)"
+    expect alice "[${ADDR[alice]}]${ADDR[alice]}: next"
+    expect bob "[${ADDR[alice]}]${ADDR[alice]}: next"
+}
