@@ -441,7 +441,7 @@ static void client_listen(struct client *c)
         bytes_add(&c->heard, chunk, (size_t)n);
     if (n == 0)
         c->ended = true;
-    else if (errno != EAGAIN && errno != EWOULDBLOCK)
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         fail("client read: %s", strerror(errno));
     check_lines(c->heard.data, c->heard.len, &c->lines_checked,
                 "what a client heard");
@@ -580,8 +580,9 @@ static bool serve_turn(void)
             events |= POLLIN;
         fds[i] = (struct pollfd){u->fd, events, 0};
     }
-    if (poll(fds, (nfds_t)polled, 0) < 0)
-        fail("poll: %s", strerror(errno));
+    while (poll(fds, (nfds_t)polled, 0) < 0)
+        if (errno != EINTR) /* libFuzzer's own timer signals interrupt it */
+            fail("poll: %s", strerror(errno));
     clock_ms += TURN_MS;
     for (size_t i = 0; i < polled; i++) {
         if (fds[i].revents & (POLLOUT | POLLERR | POLLHUP))
@@ -624,6 +625,8 @@ static void client_send(const char *text, size_t len)
         if (n > 0) {
             text += n;
             len -= (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue; /* a signal of libFuzzer's: nothing was written */
         } else if (n < 0 && errno == EAGAIN && waited++ < SEND_PATIENCE) {
             serve_turn();
         } else if (n < 0 && errno == EAGAIN) {
