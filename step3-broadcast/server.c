@@ -449,8 +449,7 @@ static bool user_has_line(const struct user *u)
  * returns true; returns false if its LF has not come yet. The line is
  * passed on without its CR, ending in a NUL, with its length: a NUL byte
  * sent by the client may stand in the middle. A line too long to fit is
- * dropped whole, up to its LF, and nobody is told: a line for its sender
- * alone needs what step 5 adds to the output.
+ * dropped whole, up to its LF, and nobody is told, not even its sender.
  */
 static bool user_take_line(struct user *u)
 {
