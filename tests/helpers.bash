@@ -305,7 +305,7 @@ wait_for_file_lines() {
     while true; do
         # grep -c fails when no line matches yet: that is zero so far.
         got=$(grep -cE -- "$2" "$1" || true)
-        ((${got:-0} >= $3)) && return 0
+        ((got >= $3)) && return 0
         if ((got != last)); then
             last=$got
             deadline=$((SECONDS + TIMEOUT))
